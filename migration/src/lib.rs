@@ -1,0 +1,37 @@
+//! Schema migrations of ljwx-bigscreen, identical in meaning on SQLite, MySQL/MariaDB and
+//! PostgreSQL.
+//!
+//! Every migration creates only what is missing. Pointed at an existing ljwx database, the
+//! tables that ljwx-boot owns (`sys_user`, `sys_user_org`, `t_user_health_data`,
+//! `t_alert_info`) are left as they are, and no migration ever drops them.
+//!
+//! One migration per file (`DeriveMigrationName` names a migration after its file).
+
+pub use sea_orm_migration::prelude::*;
+
+mod columns;
+mod m20261125_000001_create_sys_user;
+mod m20261125_000002_create_sys_user_org;
+mod m20261125_000003_create_user_health_data;
+mod m20261125_000004_create_alert_info;
+mod m20261125_000005_create_ingest_batch;
+mod m20261125_000006_create_unknown_device_data;
+mod m20261125_000007_create_device_daily;
+
+/// Runs the migrations in order; `Migrator::up(&db, None)` brings a database up to date.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261125_000001_create_sys_user::Migration),
+            Box::new(m20261125_000002_create_sys_user_org::Migration),
+            Box::new(m20261125_000003_create_user_health_data::Migration),
+            Box::new(m20261125_000004_create_alert_info::Migration),
+            Box::new(m20261125_000005_create_ingest_batch::Migration),
+            Box::new(m20261125_000006_create_unknown_device_data::Migration),
+            Box::new(m20261125_000007_create_device_daily::Migration),
+        ]
+    }
+}

@@ -1,0 +1,37 @@
+//! The HTTP API: poem-openapi endpoints, their wire types, and the OpenAPI document.
+
+mod errors;
+mod payload;
+mod status;
+mod upload;
+pub mod wire;
+
+pub use errors::{error_to_json, panic_to_json};
+pub use status::StatusApi;
+pub use upload::UploadApi;
+
+use poem_openapi::{OpenApiService, Tags};
+
+/// Groups of endpoints in the OpenAPI document.
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Health data uploads from watches and gateways.
+    Upload,
+    /// Service health and statistics.
+    Status,
+}
+
+/// The documented API.
+pub type ApiService = OpenApiService<(UploadApi, StatusApi), ()>;
+
+/// Title of the OpenAPI document.
+pub const TITLE: &str = "LJWX BigScreen API";
+
+/// Assembles the documented API from its parts.
+pub fn service(upload: UploadApi, status: StatusApi) -> ApiService {
+    OpenApiService::new((upload, status), TITLE, env!("CARGO_PKG_VERSION")).description(
+        "Ingest of smartwatch health data. Devices upload batches of samples; a sample is \
+         acknowledged (`status: accepted`) only after it is committed to the database. \
+         Error bodies are JSON `{\"error\", \"message\", \"details\"}`.",
+    )
+}

@@ -1,0 +1,194 @@
+//! `GET /api/health` and `GET /api/stats` (DESIGN §2).
+
+use super::wire::ErrorBody;
+use super::ApiTags;
+use crate::store::{Store, StoreError};
+use crate::zone::Zone;
+use chrono::Utc;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use std::time::{Duration, Instant};
+use tracing::{error, warn};
+
+/// How long the health check waits for the database.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Service status endpoints.
+pub struct StatusApi {
+    store: Store,
+    zone: Zone,
+}
+
+impl StatusApi {
+    /// Status of `store`, with days counted in `zone`.
+    pub fn new(store: Store, zone: Zone) -> Self {
+        Self { store, zone }
+    }
+}
+
+/// State of one component.
+#[derive(Object)]
+pub struct ComponentStatus {
+    /// `up` or `down`.
+    pub status: String,
+    /// What the component is (`sqlite`, `in_process`, `per_request_transaction`).
+    pub kind: String,
+    /// Round-trip time of the check in milliseconds, where one is made.
+    pub latency_ms: Option<f64>,
+}
+
+/// Components the service needs.
+#[derive(Object)]
+pub struct Components {
+    /// The database (`SELECT 1`).
+    pub database: ComponentStatus,
+    /// The device mapping cache.
+    pub cache: ComponentStatus,
+    /// The path that commits uploads.
+    pub writer: ComponentStatus,
+}
+
+/// Health of the service.
+#[derive(Object)]
+pub struct HealthReport {
+    /// `healthy` when every component is up, else `unhealthy`.
+    pub status: String,
+    /// When the check ran (RFC 3339, service time zone).
+    pub timestamp: String,
+    /// Each component's state.
+    pub components: Components,
+}
+
+/// Answers of `GET /api/health`.
+#[derive(ApiResponse)]
+pub enum HealthResponse {
+    /// Every component is up.
+    #[oai(status = 200)]
+    Healthy(Json<HealthReport>),
+    /// A required component is down; uploads are answered 503 meanwhile.
+    #[oai(status = 503)]
+    Unhealthy(Json<HealthReport>),
+}
+
+/// Today's ingest statistics. "Today" is the calendar day in the service's time zone, counted
+/// by commit time.
+#[derive(Object)]
+pub struct StatsReport {
+    /// Samples committed to `t_user_health_data` today.
+    pub today_records: u64,
+    /// Devices with at least one sample committed today.
+    pub active_devices: u64,
+    /// Wearers of those devices.
+    pub active_users: u64,
+    /// The day counted (`YYYY-MM-DD`).
+    pub date: String,
+    /// When the statistics were read (RFC 3339, service time zone).
+    pub timestamp: String,
+}
+
+/// Answers of `GET /api/stats`.
+#[derive(ApiResponse)]
+pub enum StatsResponse {
+    /// Today's counts.
+    #[oai(status = 200)]
+    Ok(Json<StatsReport>),
+    /// An unexpected server error; the detail is in the server log.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+    /// The database is unavailable; retry after `Retry-After` seconds.
+    #[oai(status = 503)]
+    Unavailable(
+        Json<ErrorBody>,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        u32,
+    ),
+}
+
+#[OpenApi(tag = "ApiTags::Status")]
+impl StatusApi {
+    /// Service health
+    ///
+    /// Checks each component: the database with a round trip, the device cache and the
+    /// upload commit path. Load balancers can use the status code alone.
+    #[oai(path = "/api/health", method = "get")]
+    async fn health(&self) -> HealthResponse {
+        let started = Instant::now();
+        let database_up = match tokio::time::timeout(PING_TIMEOUT, self.store.ping()).await {
+            Ok(Ok(())) => true,
+            Ok(Err(err)) => {
+                warn!(error = %err, "Health check: database unreachable.");
+                false
+            }
+            Err(_) => {
+                warn!(timeout_ms = PING_TIMEOUT.as_millis() as u64, "Health check: database did not answer in time.");
+                false
+            }
+        };
+        let latency = (started.elapsed().as_secs_f64() * 1e5).round() / 100.0;
+        let up = |up: bool| if up { "up" } else { "down" }.to_owned();
+        let report = HealthReport {
+            status: if database_up { "healthy" } else { "unhealthy" }.to_owned(),
+            timestamp: self.zone.format(Utc::now()),
+            components: Components {
+                database: ComponentStatus {
+                    status: up(database_up),
+                    kind: format!("{:?}", self.store.backend()).to_lowercase(),
+                    latency_ms: Some(latency),
+                },
+                cache: ComponentStatus {
+                    status: up(true),
+                    kind: "in_process".to_owned(),
+                    latency_ms: None,
+                },
+                // Uploads commit in their own transaction: the writer is up when the
+                // database is.
+                writer: ComponentStatus {
+                    status: up(database_up),
+                    kind: "per_request_transaction".to_owned(),
+                    latency_ms: None,
+                },
+            },
+        };
+        if database_up {
+            HealthResponse::Healthy(Json(report))
+        } else {
+            HealthResponse::Unhealthy(Json(report))
+        }
+    }
+
+    /// Today's statistics
+    ///
+    /// Samples stored today, active devices and active users. Read from per-device daily
+    /// counters kept in the same transaction as the samples, so the cost does not grow with
+    /// the number of stored rows.
+    #[oai(path = "/api/stats", method = "get")]
+    async fn stats(&self) -> StatsResponse {
+        let now = Utc::now();
+        let day = self.zone.day(now);
+        match self.store.day_stats(day).await {
+            Ok(stats) => StatsResponse::Ok(Json(StatsReport {
+                today_records: stats.records,
+                active_devices: stats.devices,
+                active_users: stats.users,
+                date: day.to_string(),
+                timestamp: self.zone.format(now),
+            })),
+            Err(StoreError::Unavailable(err)) => {
+                warn!(error = %err, "Stats: database unavailable.");
+                StatsResponse::Unavailable(
+                    Json(ErrorBody::new(
+                        "storage_unavailable",
+                        "storage is temporarily unavailable; retry later",
+                    )),
+                    5,
+                )
+            }
+            Err(StoreError::Database(err)) => {
+                error!(error = %err, "Stats query failed.");
+                StatsResponse::Internal(Json(ErrorBody::new("internal", "internal server error")))
+            }
+        }
+    }
+}
+

@@ -1,0 +1,154 @@
+//! `POST /upload_health_data_batch` and `POST /upload_health_data` (DESIGN §2).
+
+use super::payload::JsonUpload;
+use super::wire::{BatchDoc, ErrorBody, HealthDataDoc, UploadResult};
+use super::ApiTags;
+use crate::error::IngestError;
+use crate::ingest::{parse_batch, parse_single, Ingest};
+use crate::store::StoreError;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, OpenApi};
+use tracing::{error, warn};
+
+/// Seconds a client is told to wait when storage is unavailable.
+const RETRY_AFTER_SECS: u32 = 5;
+
+/// The device upload endpoints.
+pub struct UploadApi {
+    ingest: Ingest,
+    max_records: usize,
+}
+
+impl UploadApi {
+    /// Endpoints running uploads through `ingest`, accepting at most `max_records` per batch.
+    pub fn new(ingest: Ingest, max_records: usize) -> Self {
+        Self {
+            ingest,
+            max_records,
+        }
+    }
+}
+
+/// Answers of the upload endpoints.
+#[derive(ApiResponse)]
+pub enum UploadResponse {
+    /// Every valid record is committed (stored, a duplicate, or quarantined); rejected
+    /// records are counted and listed in `error_details`.
+    #[oai(status = 200)]
+    Accepted(
+        Json<UploadResult>,
+        /// `true` when the `batchId` was committed before and this is the first result
+        /// (nothing was written now).
+        #[oai(header = "Idempotent-Replayed")]
+        bool,
+    ),
+    /// Malformed JSON (`malformed_json`, with line and column), a body of the wrong shape
+    /// (`invalid_request`), an empty batch (`empty_batch`), or no valid record
+    /// (`no_valid_records`, with the reasons in `details`). Nothing was stored.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// Body larger than the limit (default 10 MiB, `body_too_large`) or more records than the
+    /// limit (default 10 000, `too_many_records`). Nothing was stored.
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<ErrorBody>),
+    /// An unexpected server error. Nothing was stored; the detail is in the server log.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+    /// Storage is unavailable (`storage_unavailable`). Nothing was stored; retry after
+    /// `Retry-After` seconds.
+    #[oai(status = 503)]
+    Unavailable(
+        Json<ErrorBody>,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        u32,
+    ),
+}
+
+#[OpenApi(tag = "ApiTags::Upload")]
+impl UploadApi {
+    /// Upload a batch of health samples
+    ///
+    /// Validates every record on its own, maps each device to its wearer, stores the samples
+    /// and answers `accepted` only after they are committed. A record with a missing or
+    /// invalid `deviceSn` or `timestamp`, or a field of the wrong JSON type, is rejected and
+    /// listed in `error_details`; the other records are still stored. Re-sent samples (same
+    /// `deviceSn` and `timestamp`) are counted as `duplicates`, not stored twice. Samples of
+    /// devices bound to no user are kept in quarantine and counted as `unknown_device`.
+    #[oai(path = "/upload_health_data_batch", method = "post")]
+    async fn upload_batch(&self, body: JsonUpload<BatchDoc>) -> UploadResponse {
+        let started = body.started;
+        let result = match body.body {
+            Ok(bytes) => match parse_batch(&bytes, self.max_records) {
+                Ok(upload) => self.ingest.upload(upload, started).await,
+                Err(err) => Err(err),
+            },
+            Err(err) => Err(err),
+        };
+        respond(result)
+    }
+
+    /// Upload one health sample
+    ///
+    /// The single-record form kept for older firmware: the body is one `HealthData` object,
+    /// processed as a batch of one with a generated batch id.
+    #[oai(path = "/upload_health_data", method = "post")]
+    async fn upload_one(&self, body: JsonUpload<HealthDataDoc>) -> UploadResponse {
+        let started = body.started;
+        let result = match body.body {
+            Ok(bytes) => match parse_single(&bytes) {
+                Ok(upload) => self.ingest.upload(upload, started).await,
+                Err(err) => Err(err),
+            },
+            Err(err) => Err(err),
+        };
+        respond(result)
+    }
+}
+
+fn respond(result: Result<crate::ingest::BatchResult, IngestError>) -> UploadResponse {
+    use UploadResponse as R;
+    let err = match result {
+        Ok(batch) => {
+            let replayed = batch.replayed;
+            return R::Accepted(Json(batch.into()), replayed);
+        }
+        Err(err) => err,
+    };
+    let bad = |code: &str, message: String| R::BadRequest(Json(ErrorBody::new(code, message)));
+    match err {
+        IngestError::MalformedJson(message) => bad("malformed_json", message),
+        IngestError::InvalidRequest(message) => bad("invalid_request", message),
+        IngestError::EmptyBatch => bad("empty_batch", "`data` has no records".to_owned()),
+        IngestError::NoValidRecords { details } => R::BadRequest(Json(ErrorBody {
+            error: "no_valid_records".to_owned(),
+            message: "no record in the batch is valid; nothing was stored".to_owned(),
+            details,
+        })),
+        IngestError::BodyTooLarge { limit } => R::PayloadTooLarge(Json(ErrorBody::new(
+            "body_too_large",
+            format!("the request body is larger than {limit} bytes"),
+        ))),
+        IngestError::TooManyRecords { count, limit } => R::PayloadTooLarge(Json(ErrorBody::new(
+            "too_many_records",
+            format!("the batch has {count} records; at most {limit} are accepted per request"),
+        ))),
+        IngestError::Store(StoreError::Unavailable(err)) => {
+            warn!(error = %err, "Storage unavailable; upload answered 503.");
+            R::Unavailable(
+                Json(ErrorBody::new(
+                    "storage_unavailable",
+                    "storage is temporarily unavailable; nothing was stored, retry later",
+                )),
+                RETRY_AFTER_SECS,
+            )
+        }
+        IngestError::Store(StoreError::Database(err)) => {
+            error!(error = %err, "Upload failed in storage; nothing was stored.");
+            R::Internal(Json(ErrorBody::new(
+                "internal",
+                "internal server error; nothing was stored",
+            )))
+        }
+    }
+}

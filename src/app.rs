@@ -1,0 +1,135 @@
+//! Wiring: from a [`Config`] to a running HTTP server.
+
+use crate::api::{self, ApiService, StatusApi, UploadApi};
+use crate::config::Config;
+use crate::devices::DeviceDirectory;
+use crate::ingest::Ingest;
+use crate::store::{self, Store};
+use crate::zone::{UnknownZone, Zone};
+use migration::{Migrator, MigratorTrait};
+use poem::endpoint::BoxEndpoint;
+use poem::listener::{Acceptor, TcpAcceptor};
+use poem::middleware::{CatchPanic, Cors};
+use poem::web::Redirect;
+use poem::{handler, EndpointExt, Route, Server};
+use sea_orm::DbErr;
+use std::future::Future;
+use std::time::Duration;
+use tracing::info;
+
+/// How long shutdown waits for in-flight requests.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The configured time zone is unknown.
+    #[error(transparent)]
+    Zone(#[from] UnknownZone),
+    /// The database could not be opened.
+    #[error("cannot open the database: {0}")]
+    Database(#[source] DbErr),
+    /// The schema could not be brought up to date.
+    #[error("cannot migrate the database: {0}")]
+    Migration(#[source] DbErr),
+    /// The database lacks a feature the service needs.
+    #[error("unsupported database: {0}")]
+    Unsupported(String),
+}
+
+/// A ready service: storage open and migrated, pipeline built.
+#[derive(Clone)]
+pub struct App {
+    config: Config,
+    store: Store,
+    zone: Zone,
+    devices: DeviceDirectory,
+}
+
+impl App {
+    /// Opens and migrates the database of `config` and builds the service.
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let zone = Zone::from_config(config.timezone.as_deref())?;
+        let db = store::connect(&config.database)
+            .await
+            .map_err(StartupError::Database)?;
+        Migrator::up(&db, None)
+            .await
+            .map_err(StartupError::Migration)?;
+        let store = Store::new(db);
+        store
+            .check_support()
+            .await
+            .map_err(|err| StartupError::Unsupported(err.to_string()))?;
+        let devices = DeviceDirectory::new(store.clone(), &config.devices);
+        Ok(Self {
+            config,
+            store,
+            zone,
+            devices,
+        })
+    }
+
+    /// The storage handle.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The documented API.
+    pub fn api(&self) -> ApiService {
+        let ingest = Ingest::new(self.store.clone(), self.devices.clone(), self.zone);
+        api::service(
+            UploadApi::new(ingest, self.config.ingest.max_records),
+            StatusApi::new(self.store.clone(), self.zone),
+        )
+    }
+
+    /// Every route of the service, with its middleware.
+    pub fn endpoint(&self) -> BoxEndpoint<'static> {
+        let api = self.api();
+        let route = Route::new()
+            .at("/", root)
+            .at("/openapi.json", api.spec_endpoint())
+            .nest("/docs", api.swagger_ui())
+            .nest("/", api);
+        let cors = &self.config.cors;
+        let endpoint = route.data(self.config.ingest.clone());
+        let endpoint = if cors.allowed_origins.is_empty() {
+            endpoint.boxed()
+        } else {
+            endpoint
+                .with(Cors::new().allow_origins(cors.allowed_origins.iter().cloned()))
+                .boxed()
+        };
+        endpoint
+            .catch_all_error(api::error_to_json)
+            .with(CatchPanic::new().with_handler(api::panic_to_json))
+            .boxed()
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then finishes in-flight requests
+    /// (up to 30 s) and closes the database pool.
+    pub async fn serve(
+        self,
+        listener: std::net::TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        listener.set_nonblocking(true)?;
+        let acceptor = TcpAcceptor::from_std(listener)?;
+        info!(address = %acceptor.local_addr()[0], "Listening.");
+        let result = Server::new_with_acceptor(acceptor)
+            .run_with_graceful_shutdown(self.endpoint(), shutdown, Some(SHUTDOWN_GRACE))
+            .await;
+        info!("HTTP server stopped; closing the database pool.");
+        if let Err(err) = self.store.connection().clone().close().await {
+            tracing::warn!(error = %err, "Closing the database pool failed.");
+        }
+        result
+    }
+}
+
+/// Until the dashboard exists, the root leads people to the API documentation.
+#[handler]
+fn root() -> Redirect {
+    Redirect::see_other("/docs")
+}

@@ -1,0 +1,212 @@
+//! The one typed configuration of the service, loaded once at start.
+//!
+//! Sources, later ones winning: built-in defaults < `bigscreen.toml` (optional, or the file
+//! given with `--config`) < `LJWX_*` environment variables (`__` nests: `LJWX_DATABASE__URL`,
+//! `LJWX_INGEST__MAX_RECORDS`) < `DATABASE_URL`.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+
+/// Everything the service can be told.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server listens on (`LJWX_LISTEN`). Default `127.0.0.1:8001`, the
+    /// seed's port.
+    pub listen: SocketAddr,
+    /// IANA time zone that defines "today" for statistics (`Asia/Shanghai`). Default: the
+    /// host's local time zone.
+    pub timezone: Option<String>,
+    /// Storage.
+    pub database: DatabaseConfig,
+    /// Upload limits.
+    pub ingest: IngestConfig,
+    /// Device → wearer mapping cache.
+    pub devices: DevicesConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// Cross-origin requests from browsers.
+    pub cors: CorsConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8001)),
+            timezone: None,
+            database: DatabaseConfig::default(),
+            ingest: IngestConfig::default(),
+            devices: DevicesConfig::default(),
+            log: LogConfig::default(),
+            cors: CorsConfig::default(),
+        }
+    }
+}
+
+/// Storage settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Connection URL: `sqlite://data/ljwx.db?mode=rwc` (default),
+    /// `mysql://user:pass@host/db`, `postgres://user:pass@host/db`. `DATABASE_URL` overrides.
+    pub url: Secret,
+    /// Largest number of pooled connections.
+    pub max_connections: u32,
+    /// Connections kept open when idle.
+    pub min_connections: u32,
+    /// How long a request may wait for a pooled connection before it is answered 503, in
+    /// milliseconds.
+    pub acquire_timeout_ms: u64,
+    /// How long opening a connection may take, in milliseconds.
+    pub connect_timeout_ms: u64,
+    /// SQLite only: `full` makes every commit survive power loss, `normal` only a process
+    /// crash (faster). Default `full`, since an acknowledged upload must never be lost.
+    pub sqlite_synchronous: SqliteSynchronous,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: Secret::new("sqlite://data/ljwx.db?mode=rwc"),
+            max_connections: 16,
+            min_connections: 1,
+            acquire_timeout_ms: 5_000,
+            connect_timeout_ms: 5_000,
+            sqlite_synchronous: SqliteSynchronous::Full,
+        }
+    }
+}
+
+/// SQLite `synchronous` pragma (WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    /// Commits survive power loss.
+    Full,
+    /// Commits survive a process crash, not power loss.
+    Normal,
+}
+
+/// Limits on one upload request (DESIGN §3).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Largest request body, in bytes; larger bodies get 413. Default 10 MiB (the seed's
+    /// nginx `client_max_body_size`).
+    pub max_body_bytes: usize,
+    /// Most records in one batch; more get 413. Default 10 000.
+    pub max_records: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 10 * 1024 * 1024,
+            max_records: 10_000,
+        }
+    }
+}
+
+/// Device → wearer mapping cache (DESIGN §6).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DevicesConfig {
+    /// Most devices kept in the in-process cache.
+    pub cache_capacity: u64,
+    /// How long a known binding is trusted before it is read again, in seconds.
+    pub cache_ttl_secs: u64,
+    /// How long "this device is bound to no user" is trusted, in seconds. A binding written
+    /// by ljwx-boot is picked up at most this long after it was written.
+    pub unknown_ttl_secs: u64,
+}
+
+impl Default for DevicesConfig {
+    fn default() -> Self {
+        Self {
+            cache_capacity: 200_000,
+            cache_ttl_secs: 300,
+            unknown_ttl_secs: 60,
+        }
+    }
+}
+
+/// Logging settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` for people, `json` for log collectors.
+    pub format: LogFormat,
+    /// `tracing` filter directives; `RUST_LOG` overrides. Default `info`.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            filter: "info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn".to_owned(),
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Cross-origin resource sharing.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CorsConfig {
+    /// Origins allowed to call the API from a browser (`https://boot.example.com`). Empty
+    /// (default): no CORS headers at all. Credentials are never allowed with `*`.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Config {
+    /// Loads defaults < `file` (if it exists) < `LJWX_*` < `DATABASE_URL`.
+    pub fn load(file: &Path) -> Result<Self, Box<figment::Error>> {
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(file))
+            .merge(Env::prefixed("LJWX_").split("__"))
+            .merge(
+                Env::raw()
+                    .only(&["DATABASE_URL"])
+                    .map(|_| "database.url".into()),
+            )
+            .extract()
+            .map_err(Box::new)
+    }
+}
+
+/// A string that must not appear in logs (a database URL may carry a password).
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself; call only where it is used, never to log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}

@@ -1,0 +1,35 @@
+//! ljwx-bigscreen: ingest service for smartwatch health data.
+//!
+//! Watches POST batches of vital signs; the service validates them, maps each device to its
+//! wearer, stores them durably in SQL (SQLite, MySQL/MariaDB or PostgreSQL) and answers
+//! `accepted` only once they are committed.
+//!
+//! # Layout
+//! - [`config`]: the one typed configuration (defaults < `bigscreen.toml` < `LJWX_*` env).
+//! - [`app`]: wiring: open and migrate storage, build the pipeline, serve HTTP.
+//! - [`api`]: poem-openapi endpoints and wire types; maps domain errors to status codes.
+//! - [`ingest`]: body → records (lenient per record) → validation → the upload pipeline.
+//! - [`devices`]: device → wearer mapping cache and the bindings file import.
+//! - [`store`]: every SQL statement: the batch commit, lookups, statistics.
+//! - [`telemetry`]: logging.
+//! - [`zone`]: which calendar day "today" is.
+//!
+//! # Data flow
+//! `POST /upload_health_data_batch` → [`api::UploadApi`] reads the body within its limit →
+//! [`ingest::parse_batch`] → [`ingest::Ingest::upload`] validates each record, answers a
+//! known `batchId` from the batch log, resolves devices through [`devices::DeviceDirectory`],
+//! and commits samples, quarantine, daily counters and the batch record in one transaction
+//! ([`store::Store::commit_batch`]) before the response is sent.
+
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod devices;
+pub mod error;
+pub mod ingest;
+pub mod store;
+pub mod telemetry;
+pub mod zone;
+
+pub use app::App;
+pub use config::Config;

@@ -1,0 +1,118 @@
+//! `ljwx-bigscreen`: parse the command line, load the configuration, run the command.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use ljwx_bigscreen::config::Config;
+use ljwx_bigscreen::devices::parse_bindings_csv;
+use ljwx_bigscreen::{telemetry, App};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(version, about = "Ingest service for smartwatch health data with a live dashboard.")]
+struct Cli {
+    /// Configuration file (TOML); missing is fine.
+    #[arg(long, global = true, default_value = "bigscreen.toml")]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP service (the default).
+    Serve,
+    /// Bring the database schema up to date and exit.
+    Migrate,
+    /// Write the OpenAPI document the server serves.
+    ExportOpenapi {
+        /// Where to write it; `-` for standard output.
+        #[arg(long, default_value = "openapi/openapi.json")]
+        output: PathBuf,
+    },
+    /// Manage device → user bindings.
+    Devices {
+        #[command(subcommand)]
+        command: DevicesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DevicesCommand {
+    /// Bind devices from a CSV file: device_sn,user_id,customer_id,org_id.
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut config = Config::load(&cli.config).context("invalid configuration")?;
+    telemetry::init_logging(&config.log);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            App::build(config).await?;
+            tracing::info!("Database schema is up to date.");
+            Ok(())
+        }
+        Command::ExportOpenapi { output } => {
+            // The document does not depend on data: build the API over a throwaway database.
+            config.database.url = ljwx_bigscreen::config::Secret::new("sqlite::memory:");
+            let spec = App::build(config).await?.api().spec();
+            if output.as_os_str() == "-" {
+                println!("{spec}");
+            } else {
+                std::fs::write(&output, format!("{spec}\n"))
+                    .with_context(|| format!("cannot write {}", output.display()))?;
+            }
+            Ok(())
+        }
+        Command::Devices {
+            command: DevicesCommand::Import { file },
+        } => {
+            let input = std::fs::File::open(&file)
+                .with_context(|| format!("cannot open {}", file.display()))?;
+            let imports = parse_bindings_csv(input)?;
+            let app = App::build(config).await?;
+            app.store().bind_devices(&imports).await?;
+            println!("Bound {} devices.", imports.len());
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let listener = std::net::TcpListener::bind(config.listen)
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let app = App::build(config).await?;
+    app.serve(listener, shutdown_signal()).await?;
+    tracing::info!("Stopped.");
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("Shutdown signal received; finishing in-flight requests.");
+}

@@ -1,0 +1,64 @@
+//! Opening the pool with the settings each backend needs.
+
+use crate::config::{DatabaseConfig, SqliteSynchronous};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous as Sync};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use std::path::Path;
+use std::time::Duration;
+
+/// Opens the connection pool for `config.url`. For a SQLite file its directory is created
+/// and the database runs in WAL mode.
+pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbErr> {
+    let url = config.url.expose();
+    if let Some(dir) = sqlite_dir(url) {
+        std::fs::create_dir_all(dir).map_err(|err| {
+            DbErr::Custom(format!("cannot create {}: {err}", dir.display()))
+        })?;
+    }
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(config.max_connections)
+        .min_connections(config.min_connections)
+        .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms))
+        .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
+        .sqlx_logging(false);
+    let synchronous = match config.sqlite_synchronous {
+        SqliteSynchronous::Full => Sync::Full,
+        SqliteSynchronous::Normal => Sync::Normal,
+    };
+    options.map_sqlx_sqlite_opts(move |opts| {
+        opts.journal_mode(SqliteJournalMode::Wal)
+            .synchronous(synchronous)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true)
+    });
+    Database::connect(options).await
+}
+
+/// The directory of a SQLite file URL (`sqlite://data/ljwx.db?mode=rwc` → `data`).
+fn sqlite_dir(url: &str) -> Option<&Path> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    if path.is_empty() || path == ":memory:" {
+        return None;
+    }
+    Path::new(path).parent().filter(|p| !p.as_os_str().is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_directory_from_url() {
+        assert_eq!(
+            sqlite_dir("sqlite://data/ljwx.db?mode=rwc"),
+            Some(Path::new("data"))
+        );
+        assert_eq!(sqlite_dir("sqlite::memory:"), None);
+        assert_eq!(sqlite_dir("sqlite://ljwx.db"), None);
+        assert_eq!(sqlite_dir("mysql://root@localhost/test"), None);
+    }
+}

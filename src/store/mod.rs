@@ -1,0 +1,147 @@
+//! Storage: connecting, migrating, and every query the service runs.
+//!
+//! Queries are hand-written SQL with bound parameters where the statement differs per backend
+//! (multi-row inserts with dedup, upserts); SeaORM entities serve the plain reads.
+
+mod batches;
+mod connect;
+mod devices;
+mod samples;
+mod sql;
+mod stats;
+
+pub use batches::StoredBatch;
+pub use connect::connect;
+pub use devices::{Binding, DeviceImport};
+pub use samples::{CommitBatch, Committed, MappedSample};
+pub use stats::TodayStats;
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, RuntimeErr};
+
+/// The database the service stores into, shared by all requests.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+impl Store {
+    /// Wraps an open connection pool.
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    /// The connection pool.
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Which SQL dialect the pool speaks.
+    pub fn backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+
+    /// Round trip to the database (`SELECT 1`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.db.ping().await.map_err(StoreError::from)
+    }
+}
+
+/// A storage failure. The text may hold SQL or driver detail: log it, never send it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached or has no free connection; retrying later may work.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] DbErr),
+    /// Any other database error.
+    #[error("database error: {0}")]
+    Database(#[source] DbErr),
+}
+
+impl From<DbErr> for StoreError {
+    fn from(err: DbErr) -> Self {
+        if is_unavailable(&err) {
+            StoreError::Unavailable(err)
+        } else {
+            StoreError::Database(err)
+        }
+    }
+}
+
+fn sqlx_error(err: &DbErr) -> Option<&sea_orm::sqlx::Error> {
+    match err {
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => Some(e.as_ref()),
+        _ => None,
+    }
+}
+
+fn is_unavailable(err: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as E;
+    if matches!(err, DbErr::ConnectionAcquire(_) | DbErr::Conn(_)) {
+        return true;
+    }
+    matches!(
+        sqlx_error(err),
+        Some(E::Io(_) | E::PoolTimedOut | E::PoolClosed | E::Tls(_) | E::WorkerCrashed)
+    )
+}
+
+/// Deadlocks, serialization failures and lock timeouts: the transaction did nothing and may
+/// simply be run again.
+fn is_transient(err: &DbErr) -> bool {
+    let Some(code) = sqlx_error(err)
+        .and_then(|e| e.as_database_error())
+        .and_then(|e| e.code())
+    else {
+        return false;
+    };
+    matches!(
+        code.as_ref(),
+        // MySQL/MariaDB: deadlock, lock wait timeout.
+        "1213" | "1205" | "40001"
+        // PostgreSQL: deadlock detected, serialization failure.
+        | "40P01"
+        // SQLite: busy, locked.
+        | "5" | "6" | "517" | "261"
+    )
+}
+
+impl Store {
+    /// Fails on a MySQL-protocol server that cannot `INSERT IGNORE … RETURNING` (MySQL proper,
+    /// TiDB, MariaDB before 10.5): the commit needs it to tell new rows from duplicates.
+    pub async fn check_support(&self) -> Result<(), StoreError> {
+        if self.backend() != DbBackend::MySql {
+            return Ok(());
+        }
+        let row = self
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                DbBackend::MySql,
+                "SELECT VERSION() AS version",
+            ))
+            .await?;
+        let version: String = match row {
+            Some(row) => row.try_get("", "version")?,
+            None => String::new(),
+        };
+        if mariadb_has_returning(&version) {
+            Ok(())
+        } else {
+            Err(StoreError::Database(DbErr::Custom(format!(
+                "server version {version:?}: MariaDB 10.5 or newer is required on the MySQL \
+                 protocol (INSERT … RETURNING)"
+            ))))
+        }
+    }
+}
+
+fn mariadb_has_returning(version: &str) -> bool {
+    if !version.contains("MariaDB") {
+        return false;
+    }
+    let mut parts = version.split(['.', '-']).map(|p| p.parse::<u32>().unwrap_or(0));
+    let major = parts.next().unwrap_or(0);
+    let minor = parts.next().unwrap_or(0);
+    (major, minor) >= (10, 5)
+}

@@ -1,0 +1,79 @@
+//! Building multi-row statements for the three dialects.
+
+use sea_orm::{DbBackend, Statement, Value};
+
+/// Bound parameters per statement we stay under: SQLite allows 32 766, MySQL and PostgreSQL
+/// 65 535.
+pub fn max_params(backend: DbBackend) -> usize {
+    match backend {
+        DbBackend::Sqlite => 32_000,
+        _ => 60_000,
+    }
+}
+
+/// Rows of `columns` values that fit one statement, at most `cap`.
+pub fn rows_per_statement(backend: DbBackend, columns: usize, cap: usize) -> usize {
+    (max_params(backend) / columns).clamp(1, cap)
+}
+
+/// `(?, ?, …), (?, ?, …)` (or `$1, $2, …` on PostgreSQL) for `rows` rows of `columns`.
+pub fn values_list(backend: DbBackend, rows: usize, columns: usize) -> String {
+    let mut out = String::with_capacity(rows * columns * 4);
+    let mut n = 0;
+    for row in 0..rows {
+        if row > 0 {
+            out.push(',');
+        }
+        out.push('(');
+        for col in 0..columns {
+            if col > 0 {
+                out.push(',');
+            }
+            n += 1;
+            placeholder(backend, n, &mut out);
+        }
+        out.push(')');
+    }
+    out
+}
+
+/// `?, ?, ?` (or `$1, $2, $3`) for an `IN (…)` list.
+pub fn in_list(backend: DbBackend, count: usize) -> String {
+    let mut out = String::with_capacity(count * 4);
+    for n in 1..=count {
+        if n > 1 {
+            out.push(',');
+        }
+        placeholder(backend, n, &mut out);
+    }
+    out
+}
+
+fn placeholder(backend: DbBackend, n: usize, out: &mut String) {
+    use std::fmt::Write;
+    match backend {
+        DbBackend::Postgres => {
+            let _ = write!(out, "${n}");
+        }
+        _ => out.push('?'),
+    }
+}
+
+/// A statement with its parameters.
+pub fn statement(backend: DbBackend, sql: String, values: Vec<Value>) -> Statement {
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_per_dialect() {
+        assert_eq!(values_list(DbBackend::MySql, 2, 2), "(?,?),(?,?)");
+        assert_eq!(values_list(DbBackend::Postgres, 2, 2), "($1,$2),($3,$4)");
+        assert_eq!(in_list(DbBackend::Postgres, 3), "$1,$2,$3");
+        assert_eq!(rows_per_statement(DbBackend::Sqlite, 20, 1000), 1000);
+        assert_eq!(rows_per_statement(DbBackend::Sqlite, 20_000, 1000), 1);
+    }
+}

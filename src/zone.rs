@@ -1,0 +1,51 @@
+//! The calendar of the service: which day "today" is (DESIGN §5).
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono_tz::Tz;
+
+/// The time zone that defines calendar days for statistics.
+#[derive(Debug, Clone, Copy)]
+pub enum Zone {
+    /// An IANA zone from the configuration.
+    Named(Tz),
+    /// The host's local zone (the default).
+    Local,
+}
+
+/// The configured time zone name is not an IANA zone.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown time zone `{0}` (expected an IANA name such as `Asia/Shanghai`)")]
+pub struct UnknownZone(String);
+
+impl Zone {
+    /// The zone named in the configuration, or the host's when none is.
+    pub fn from_config(name: Option<&str>) -> Result<Self, UnknownZone> {
+        match name {
+            None => Ok(Zone::Local),
+            Some(name) => name
+                .parse::<Tz>()
+                .map(Zone::Named)
+                .map_err(|_| UnknownZone(name.to_owned())),
+        }
+    }
+
+    /// The calendar day `at` falls on.
+    pub fn day(&self, at: DateTime<Utc>) -> NaiveDate {
+        match self {
+            Zone::Named(tz) => at.with_timezone(tz).date_naive(),
+            Zone::Local => at.with_timezone(&chrono::Local).date_naive(),
+        }
+    }
+
+    /// `at` as RFC 3339 with this zone's offset, as the seed's `datetime.now().isoformat()`.
+    pub fn format(&self, at: DateTime<Utc>) -> String {
+        match self {
+            Zone::Named(tz) => at
+                .with_timezone(tz)
+                .to_rfc3339_opts(SecondsFormat::Millis, false),
+            Zone::Local => at
+                .with_timezone(&chrono::Local)
+                .to_rfc3339_opts(SecondsFormat::Millis, false),
+        }
+    }
+}
