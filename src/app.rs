@@ -11,7 +11,7 @@ use poem::endpoint::BoxEndpoint;
 use poem::listener::{Acceptor, TcpAcceptor};
 use poem::middleware::{CatchPanic, Cors};
 use poem::web::Redirect;
-use poem::{handler, EndpointExt, Route, Server};
+use poem::{EndpointExt, Route, Server, handler};
 use sea_orm::DbErr;
 use std::future::Future;
 use std::time::Duration;

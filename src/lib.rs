@@ -5,14 +5,14 @@
 //! `accepted` only once they are committed.
 //!
 //! # Layout
-//! - [`config`]: the one typed configuration (defaults < `bigscreen.toml` < `LJWX_*` env).
-//! - [`app`]: wiring: open and migrate storage, build the pipeline, serve HTTP.
-//! - [`api`]: poem-openapi endpoints and wire types; maps domain errors to status codes.
-//! - [`ingest`]: body → records (lenient per record) → validation → the upload pipeline.
-//! - [`devices`]: device → wearer mapping cache and the bindings file import.
-//! - [`store`]: every SQL statement: the batch commit, lookups, statistics.
-//! - [`telemetry`]: logging.
-//! - [`zone`]: which calendar day "today" is.
+//! - [`config`] — the one typed configuration (defaults < `bigscreen.toml` < `LJWX_*` env).
+//! - [`app`] — wiring: open and migrate storage, build the pipeline, serve HTTP.
+//! - [`api`] — poem-openapi endpoints and wire types; maps domain errors to status codes.
+//! - [`ingest`] — body → records (lenient per record) → validation → the upload pipeline.
+//! - [`devices`] — device → wearer mapping cache and the bindings file import.
+//! - [`store`] — every SQL statement: the batch commit, lookups, statistics.
+//! - [`telemetry`] — logging.
+//! - [`zone`] — which calendar day "today" is.
 //!
 //! # Data flow
 //! `POST /upload_health_data_batch` → [`api::UploadApi`] reads the body within its limit →

@@ -4,11 +4,14 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use ljwx_bigscreen::config::Config;
 use ljwx_bigscreen::devices::parse_bindings_csv;
-use ljwx_bigscreen::{telemetry, App};
+use ljwx_bigscreen::{App, telemetry};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(version, about = "Ingest service for smartwatch health data with a live dashboard.")]
+#[command(
+    version,
+    about = "Ingest service for smartwatch health data with a live dashboard."
+)]
 struct Cli {
     /// Configuration file (TOML); missing is fine.
     #[arg(long, global = true, default_value = "bigscreen.toml")]

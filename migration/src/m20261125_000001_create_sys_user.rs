@@ -57,13 +57,13 @@ impl MigrationTrait for Migration {
             .await?;
         manager
             .create_index(
-            Index::create()
-                .name("idx_sys_user_device_sn")
-                .table(SysUser::Table)
-                .col(SysUser::DeviceSn)
-                .to_owned(),
-        )
-        .await
+                Index::create()
+                    .name("idx_sys_user_device_sn")
+                    .table(SysUser::Table)
+                    .col(SysUser::DeviceSn)
+                    .to_owned(),
+            )
+            .await
     }
 
     async fn down(&self, _manager: &SchemaManager) -> Result<(), DbErr> {

@@ -41,13 +41,13 @@ impl MigrationTrait for Migration {
             .await?;
         manager
             .create_index(
-            Index::create()
-                .name("idx_sys_user_org_user_id")
-                .table(SysUserOrg::Table)
-                .col(SysUserOrg::UserId)
-                .to_owned(),
-        )
-        .await
+                Index::create()
+                    .name("idx_sys_user_org_user_id")
+                    .table(SysUserOrg::Table)
+                    .col(SysUserOrg::UserId)
+                    .to_owned(),
+            )
+            .await
     }
 
     async fn down(&self, _manager: &SchemaManager) -> Result<(), DbErr> {

@@ -27,16 +27,13 @@ impl MigrationTrait for Migration {
         if manager.has_table(TABLE).await? {
             // ljwx-boot's table: keep it, but dedup needs the unique key.
             if !manager.has_index(TABLE, UNIQUE_KEY).await? {
-                manager
-                    .create_index(unique_key())
-                    .await
-                    .map_err(|err| {
-                        DbErr::Migration(format!(
-                            "{TABLE} exists without the unique key {UNIQUE_KEY} on \
+                manager.create_index(unique_key()).await.map_err(|err| {
+                    DbErr::Migration(format!(
+                        "{TABLE} exists without the unique key {UNIQUE_KEY} on \
                              (device_sn, timestamp), and adding it failed: {err}. Remove duplicate \
                              (device_sn, timestamp) rows, then run `ljwx-bigscreen migrate` again."
-                        ))
-                    })?;
+                    ))
+                })?;
             }
             return Ok(());
         }
@@ -78,13 +75,19 @@ impl MigrationTrait for Migration {
         manager
             .create_index(index(
                 "idx_user_timestamp",
-                &[HealthData::UserId.into_iden(), Sample::Timestamp.into_iden()],
+                &[
+                    HealthData::UserId.into_iden(),
+                    Sample::Timestamp.into_iden(),
+                ],
             ))
             .await?;
         manager
             .create_index(index(
                 "idx_customer_org",
-                &[HealthData::CustomerId.into_iden(), HealthData::OrgId.into_iden()],
+                &[
+                    HealthData::CustomerId.into_iden(),
+                    HealthData::OrgId.into_iden(),
+                ],
             ))
             .await?;
         manager

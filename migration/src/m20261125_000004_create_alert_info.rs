@@ -39,8 +39,16 @@ impl MigrationTrait for Migration {
                             .primary_key(),
                     )
                     .col(ColumnDef::new(AlertInfo::UserId).big_integer().null())
-                    .col(ColumnDef::new(AlertInfo::DeviceSn).string_len(64).not_null())
-                    .col(ColumnDef::new(AlertInfo::AlertType).string_len(64).not_null())
+                    .col(
+                        ColumnDef::new(AlertInfo::DeviceSn)
+                            .string_len(64)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(AlertInfo::AlertType)
+                            .string_len(64)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(AlertInfo::AlertValue).string_len(64).null())
                     .col(ColumnDef::new(AlertInfo::Level).string_len(16).not_null())
                     .col(

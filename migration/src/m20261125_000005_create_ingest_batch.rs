@@ -47,7 +47,11 @@ impl MigrationTrait for Migration {
                             .not_null()
                             .unique_key(),
                     )
-                    .col(ColumnDef::new(IngestBatch::Status).string_len(16).not_null())
+                    .col(
+                        ColumnDef::new(IngestBatch::Status)
+                            .string_len(16)
+                            .not_null(),
+                    )
                     .col(count(IngestBatch::TotalRecords))
                     .col(count(IngestBatch::ValidRecords))
                     .col(count(IngestBatch::Errors))
@@ -56,7 +60,11 @@ impl MigrationTrait for Migration {
                     .col(count(IngestBatch::Duplicates))
                     .col(count(IngestBatch::UnknownDevice))
                     .col(ColumnDef::new(IngestBatch::ErrorDetails).text().not_null())
-                    .col(ColumnDef::new(IngestBatch::ProcessingTimeMs).double().not_null())
+                    .col(
+                        ColumnDef::new(IngestBatch::ProcessingTimeMs)
+                            .double()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(IngestBatch::TraceId).string_len(32).null())
                     .col(
                         ColumnDef::new(IngestBatch::CreateTime)

@@ -26,9 +26,17 @@ impl MigrationTrait for Migration {
                     .table(DeviceDaily::Table)
                     .if_not_exists()
                     .col(ColumnDef::new(DeviceDaily::Day).date().not_null())
-                    .col(ColumnDef::new(DeviceDaily::DeviceSn).string_len(64).not_null())
+                    .col(
+                        ColumnDef::new(DeviceDaily::DeviceSn)
+                            .string_len(64)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(DeviceDaily::UserId).big_integer().not_null())
-                    .col(ColumnDef::new(DeviceDaily::Records).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(DeviceDaily::Records)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .col(
                         ColumnDef::new(DeviceDaily::LastSeen)
                             .timestamp_with_time_zone()

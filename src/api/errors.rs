@@ -12,9 +12,10 @@ pub async fn error_to_json(err: poem::Error) -> Response {
     let status = err.status();
     let (code, message) = match status {
         StatusCode::NOT_FOUND => ("not_found", "no such endpoint".to_owned()),
-        StatusCode::METHOD_NOT_ALLOWED => {
-            ("method_not_allowed", "method not allowed on this endpoint".to_owned())
-        }
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "method not allowed on this endpoint".to_owned(),
+        ),
         StatusCode::PAYLOAD_TOO_LARGE => ("body_too_large", "request body too large".to_owned()),
         s if s.is_client_error() => ("invalid_request", err.to_string()),
         _ => {

@@ -7,8 +7,9 @@
 
 use crate::config::IngestConfig;
 use crate::error::IngestError;
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
 use poem::http::header::CONTENT_LENGTH;
-use bytes::Bytes;
 use poem::{Request, RequestBody};
 use poem_openapi::payload::{ParsePayload, Payload};
 use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchemaRef, Registry};
@@ -48,30 +49,18 @@ impl<T: Type> ParsePayload for JsonUpload<T> {
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
         let started = Instant::now();
-        let limit = request
-            .data::<IngestConfig>()
-            .map_or_else(|| IngestConfig::default().max_body_bytes, |c| c.max_body_bytes);
+        let limit = request.data::<IngestConfig>().map_or_else(
+            || IngestConfig::default().max_body_bytes,
+            |c| c.max_body_bytes,
+        );
         let declared = request
             .headers()
             .get(CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        let body = if declared.is_some_and(|len| len > limit as u64) {
-            Err(IngestError::BodyTooLarge { limit })
-        } else {
-            match body.take() {
-                Ok(body) => body.into_bytes_limit(limit).await.map_err(|err| match err {
-                    poem::error::ReadBodyError::PayloadTooLarge => {
-                        IngestError::BodyTooLarge { limit }
-                    }
-                    _ => IngestError::InvalidRequest(
-                        "the request body could not be read".to_owned(),
-                    ),
-                }),
-                Err(_) => Err(IngestError::InvalidRequest(
-                    "the request body could not be read".to_owned(),
-                )),
-            }
+            .and_then(|v| v.parse::<usize>().ok());
+        let body = match body.take() {
+            Ok(body) => read_limited(body, declared, limit).await,
+            Err(_) => Err(unreadable()),
         };
         Ok(Self {
             body,
@@ -79,6 +68,43 @@ impl<T: Type> ParsePayload for JsonUpload<T> {
             _schema: PhantomData,
         })
     }
+}
+
+/// Reads at most `limit` bytes. A larger body is answered 413, but only after reading (and
+/// discarding) up to `limit` more bytes: a client still sending when the answer comes would
+/// see a broken pipe instead of the 413. Beyond that the connection is dropped.
+async fn read_limited(
+    body: poem::Body,
+    declared: Option<usize>,
+    limit: usize,
+) -> Result<Bytes, IngestError> {
+    let too_large = IngestError::BodyTooLarge { limit };
+    let drain_cap = limit.saturating_mul(2);
+    if declared.is_some_and(|len| len > drain_cap) {
+        return Err(too_large);
+    }
+    let mut stream = body.into_bytes_stream();
+    let mut buf = BytesMut::with_capacity(declared.unwrap_or(8 * 1024).min(limit));
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| unreadable())?;
+        seen = seen.saturating_add(chunk.len());
+        if seen > drain_cap {
+            return Err(too_large);
+        }
+        if seen <= limit {
+            buf.extend_from_slice(&chunk);
+        }
+    }
+    if seen > limit {
+        Err(too_large)
+    } else {
+        Ok(buf.freeze())
+    }
+}
+
+fn unreadable() -> IngestError {
+    IngestError::InvalidRequest("the request body could not be read".to_owned())
 }
 
 impl<'a, T: Type> ApiExtractor<'a> for JsonUpload<T> {

@@ -1,7 +1,7 @@
 //! `GET /api/health` and `GET /api/stats` (DESIGN §2).
 
-use super::wire::ErrorBody;
 use super::ApiTags;
+use super::wire::ErrorBody;
 use crate::store::{Store, StoreError};
 use crate::zone::Zone;
 use chrono::Utc;
@@ -121,7 +121,10 @@ impl StatusApi {
                 false
             }
             Err(_) => {
-                warn!(timeout_ms = PING_TIMEOUT.as_millis() as u64, "Health check: database did not answer in time.");
+                warn!(
+                    timeout_ms = PING_TIMEOUT.as_millis() as u64,
+                    "Health check: database did not answer in time."
+                );
                 false
             }
         };
@@ -191,4 +194,3 @@ impl StatusApi {
         }
     }
 }
-

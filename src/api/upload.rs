@@ -1,10 +1,10 @@
 //! `POST /upload_health_data_batch` and `POST /upload_health_data` (DESIGN §2).
 
+use super::ApiTags;
 use super::payload::JsonUpload;
 use super::wire::{BatchDoc, ErrorBody, HealthDataDoc, UploadResult};
-use super::ApiTags;
 use crate::error::IngestError;
-use crate::ingest::{parse_batch, parse_single, Ingest};
+use crate::ingest::{Ingest, parse_batch, parse_single};
 use crate::store::StoreError;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};

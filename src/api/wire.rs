@@ -17,19 +17,31 @@ pub struct HealthDataDoc {
     #[oai(rename = "deviceSn", validator(min_length = 5, max_length = 64))]
     pub device_sn: String,
     /// Heart rate in beats per minute, 20–250.
-    #[oai(rename = "heartRate", validator(minimum(value = "20"), maximum(value = "250")))]
+    #[oai(
+        rename = "heartRate",
+        validator(minimum(value = "20"), maximum(value = "250"))
+    )]
     pub heart_rate: Option<i32>,
     /// Blood oxygen saturation (SpO2) in percent, 50–100.
-    #[oai(rename = "bloodOxygen", validator(minimum(value = "50"), maximum(value = "100")))]
+    #[oai(
+        rename = "bloodOxygen",
+        validator(minimum(value = "50"), maximum(value = "100"))
+    )]
     pub blood_oxygen: Option<i32>,
     /// Body temperature in °C, 30–45; stored with one decimal.
     #[oai(validator(minimum(value = "30"), maximum(value = "45")))]
     pub temperature: Option<f64>,
     /// Systolic blood pressure in mmHg, 50–260.
-    #[oai(rename = "pressureHigh", validator(minimum(value = "50"), maximum(value = "260")))]
+    #[oai(
+        rename = "pressureHigh",
+        validator(minimum(value = "50"), maximum(value = "260"))
+    )]
     pub pressure_high: Option<i32>,
     /// Diastolic blood pressure in mmHg, 30–200, and below `pressureHigh`.
-    #[oai(rename = "pressureLow", validator(minimum(value = "30"), maximum(value = "200")))]
+    #[oai(
+        rename = "pressureLow",
+        validator(minimum(value = "30"), maximum(value = "200"))
+    )]
     pub pressure_low: Option<i32>,
     /// Stress index, 0–100.
     #[oai(validator(minimum(value = "0"), maximum(value = "100")))]

@@ -59,8 +59,7 @@ pub fn parse_bindings_csv(input: impl Read) -> Result<Vec<DeviceImport>, ImportE
                     .map_err(|_| bad(format!("{name} {s:?} is not an integer"))),
             }
         };
-        let user_id =
-            number(1, "user_id")?.ok_or_else(|| bad("user_id is required".to_owned()))?;
+        let user_id = number(1, "user_id")?.ok_or_else(|| bad("user_id is required".to_owned()))?;
         imports.push(DeviceImport {
             device_sn: device_sn.to_owned(),
             user_id,

@@ -6,12 +6,12 @@
 
 mod import;
 
-pub use import::{parse_bindings_csv, ImportError};
+pub use import::{ImportError, parse_bindings_csv};
 
 use crate::config::DevicesConfig;
 use crate::store::{Binding, Store, StoreError};
-use moka::future::Cache;
 use moka::Expiry;
+use moka::future::Cache;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -66,10 +66,7 @@ impl DeviceDirectory {
 
     /// Bindings of `devices`; devices bound to no user are absent. One SQL query (per 1000
     /// devices) answers every device the cache does not know.
-    pub async fn resolve(
-        &self,
-        devices: &[&str],
-    ) -> Result<HashMap<String, Binding>, StoreError> {
+    pub async fn resolve(&self, devices: &[&str]) -> Result<HashMap<String, Binding>, StoreError> {
         let mut found = HashMap::with_capacity(devices.len());
         let mut misses = Vec::new();
         for &device in devices {

@@ -9,7 +9,7 @@ mod pipeline;
 pub mod record;
 pub mod validate;
 
-pub use parse::{parse_batch, parse_single, Upload};
+pub use parse::{Upload, parse_batch, parse_single};
 pub use pipeline::{BatchResult, Ingest};
 
 use chrono::{DateTime, Utc};

@@ -67,10 +67,7 @@ fn record(index: usize, json: &str) -> Result<RawRecord, String> {
         // Only a structural problem such as a repeated key gets here; the position would be
         // relative to the record, so keep the parser's reason alone.
         let reason = err.to_string();
-        let reason = reason
-            .split(" at line ")
-            .next()
-            .unwrap_or(reason.as_str());
+        let reason = reason.split(" at line ").next().unwrap_or(reason.as_str());
         format!("index {index}: {reason}")
     })
 }

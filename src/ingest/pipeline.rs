@@ -1,6 +1,6 @@
 //! The upload pipeline: validate → replay check → resolve devices → commit → result.
 
-use super::validate::{check, Checked};
+use super::validate::{Checked, check};
 use super::{Sample, Upload};
 use crate::devices::DeviceDirectory;
 use crate::error::IngestError;
@@ -63,7 +63,11 @@ impl Ingest {
 
     /// Stores the valid records of `upload` and answers once they are committed.
     /// `started` is when the request arrived.
-    pub async fn upload(&self, upload: Upload, started: Instant) -> Result<BatchResult, IngestError> {
+    pub async fn upload(
+        &self,
+        upload: Upload,
+        started: Instant,
+    ) -> Result<BatchResult, IngestError> {
         let total = upload.records.len();
         let now = Utc::now();
         let mut samples = Vec::with_capacity(total);

@@ -6,8 +6,8 @@
 //! object, a non-numeric string where a number belongs) becomes [`Field::WrongType`] instead
 //! of failing the whole request, so it can be reported as that record's error.
 
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -199,7 +199,9 @@ mod tests {
 
     #[test]
     fn coerces_like_the_seed_parser() {
-        let r = parse(r#"{"deviceSn": 12345, "heartRate": "72", "bloodOxygen": 97.6, "temperature": "36.5"}"#);
+        let r = parse(
+            r#"{"deviceSn": 12345, "heartRate": "72", "bloodOxygen": 97.6, "temperature": "36.5"}"#,
+        );
         assert_eq!(r.device_sn, Field::Value("12345".to_owned()));
         assert_eq!(r.heart_rate, Field::Value(Integer(72)));
         assert_eq!(r.blood_oxygen, Field::Value(Integer(97)));

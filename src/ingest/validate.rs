@@ -5,8 +5,8 @@
 //! stores that field as NULL and adds a warning. A `0` in a vital sign means "no reading" on
 //! these watches and is stored as NULL without a warning.
 
-use super::record::{Field, Integer, RawRecord};
 use super::Sample;
+use super::record::{Field, Integer, RawRecord};
 use chrono::{DateTime, TimeDelta, Utc};
 
 /// Earliest accepted sample time: 2000-01-01T00:00:00Z.
@@ -52,7 +52,10 @@ pub fn check(index: usize, raw: RawRecord, now: DateTime<Utc>) -> Checked {
     if let (Some(low), Some(high)) = (pressure_low, pressure_high)
         && low >= high
     {
-        v.warn("pressureLow", format!("{low} is not below pressureHigh {high}"));
+        v.warn(
+            "pressureLow",
+            format!("{low} is not below pressureHigh {high}"),
+        );
         pressure_low = None;
     }
     let stress = v.count("stress", raw.stress, 0, 100);
@@ -136,19 +139,13 @@ impl Validator {
         }
         let len = sn.chars().count();
         if !(5..=64).contains(&len) {
-            self.reject(
-                "deviceSn",
-                format!("must be 5–64 characters, got {len}"),
-            );
+            self.reject("deviceSn", format!("must be 5–64 characters, got {len}"));
             return None;
         }
         if !sn.bytes().all(|b| b.is_ascii_graphic()) {
             self.reject(
                 "deviceSn",
-                format!(
-                    "must be printable ASCII without spaces, got {}",
-                    echo(&sn)
-                ),
+                format!("must be printable ASCII without spaces, got {}", echo(&sn)),
             );
         }
         None
@@ -160,7 +157,11 @@ impl Validator {
             self.reject("timestamp", format!("must be positive, got {raw}"));
             return None;
         }
-        let secs = if raw >= MILLIS_THRESHOLD { raw / 1000 } else { raw };
+        let secs = if raw >= MILLIS_THRESHOLD {
+            raw / 1000
+        } else {
+            raw
+        };
         let latest = now + TimeDelta::days(1);
         let at = i64::try_from(secs)
             .ok()
@@ -294,7 +295,9 @@ mod tests {
 
     #[test]
     fn zero_vital_is_no_reading_without_warning() {
-        let Checked::Valid(s, w) = run(r#"{"deviceSn":"W0001","timestamp":1763999999,"heartRate":0,"step":0}"#) else {
+        let Checked::Valid(s, w) =
+            run(r#"{"deviceSn":"W0001","timestamp":1763999999,"heartRate":0,"step":0}"#)
+        else {
             panic!("expected valid")
         };
         assert_eq!(s.heart_rate, None);

@@ -11,9 +11,8 @@ use std::time::Duration;
 pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbErr> {
     let url = config.url.expose();
     if let Some(dir) = sqlite_dir(url) {
-        std::fs::create_dir_all(dir).map_err(|err| {
-            DbErr::Custom(format!("cannot create {}: {err}", dir.display()))
-        })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|err| DbErr::Custom(format!("cannot create {}: {err}", dir.display())))?;
     }
     let mut options = ConnectOptions::new(url.to_owned());
     options
@@ -44,7 +43,9 @@ fn sqlite_dir(url: &str) -> Option<&Path> {
     if path.is_empty() || path == ":memory:" {
         return None;
     }
-    Path::new(path).parent().filter(|p| !p.as_os_str().is_empty())
+    Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
 }
 
 #[cfg(test)]

@@ -140,7 +140,9 @@ fn mariadb_has_returning(version: &str) -> bool {
     if !version.contains("MariaDB") {
         return false;
     }
-    let mut parts = version.split(['.', '-']).map(|p| p.parse::<u32>().unwrap_or(0));
+    let mut parts = version
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
     let major = parts.next().unwrap_or(0);
     let minor = parts.next().unwrap_or(0);
     (major, minor) >= (10, 5)

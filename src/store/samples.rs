@@ -4,12 +4,10 @@
 
 use super::devices::Binding;
 use super::sql::{rows_per_statement, statement, values_list};
-use super::{is_transient, Store, StoreError, StoredBatch};
+use super::{Store, StoreError, StoredBatch, is_transient};
 use crate::ingest::Sample;
 use chrono::{DateTime, NaiveDate, Utc};
-use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, TransactionTrait, Value,
-};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, TransactionTrait, Value};
 use std::collections::{BTreeMap, HashMap};
 use tracing::warn;
 

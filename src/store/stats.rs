@@ -2,9 +2,7 @@
 
 use super::{Store, StoreError};
 use chrono::NaiveDate;
-use entity::device_daily;
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ExprTrait, EntityTrait, FromQueryResult, QueryFilter, QuerySelect};
+use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 
 /// Counts for one calendar day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -17,31 +15,39 @@ pub struct TodayStats {
     pub users: u64,
 }
 
-#[derive(FromQueryResult)]
-struct Row {
-    records: Option<i64>,
-    devices: i64,
-    users: i64,
-}
-
 impl Store {
     /// Statistics of `day`. Reads one counter row per device active that day.
     pub async fn day_stats(&self, day: NaiveDate) -> Result<TodayStats, StoreError> {
-        use device_daily::Column;
-        let row = device_daily::Entity::find()
-            .select_only()
-            .column_as(Expr::col(Column::Records).sum(), "records")
-            .column_as(Expr::col(Column::DeviceSn).count(), "devices")
-            .column_as(Expr::col(Column::UserId).count_distinct(), "users")
-            .filter(Column::Day.eq(day))
-            .into_model::<Row>()
-            .one(&self.db)
+        let backend = self.backend();
+        // SUM of a BIGINT is DECIMAL on MySQL and NUMERIC on PostgreSQL: cast it back.
+        let (sum, param) = match backend {
+            DbBackend::MySql => ("CAST(COALESCE(SUM(records), 0) AS SIGNED)", "?"),
+            DbBackend::Postgres => ("CAST(COALESCE(SUM(records), 0) AS BIGINT)", "$1"),
+            _ => ("COALESCE(SUM(records), 0)", "?"),
+        };
+        let sql = format!(
+            "SELECT {sum} AS records, COUNT(*) AS devices, COUNT(DISTINCT user_id) AS users \
+             FROM t_device_daily WHERE day = {param}"
+        );
+        let row = self
+            .db
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [Value::ChronoDate(Some(day))],
+            ))
             .await?;
-        let count = |n: i64| u64::try_from(n).unwrap_or(0);
-        Ok(row.map_or_else(TodayStats::default, |r| TodayStats {
-            records: count(r.records.unwrap_or(0)),
-            devices: count(r.devices),
-            users: count(r.users),
-        }))
+        let Some(row) = row else {
+            return Ok(TodayStats::default());
+        };
+        let count = |col: &str| -> Result<u64, StoreError> {
+            let n: i64 = row.try_get("", col)?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        };
+        Ok(TodayStats {
+            records: count("records")?,
+            devices: count("devices")?,
+            users: count("users")?,
+        })
     }
 }

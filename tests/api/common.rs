@@ -1,0 +1,355 @@
+//! The test harness: a fresh database per test on each backend, and the real server on a
+//! loopback port.
+//!
+//! SQLite always runs. MariaDB and PostgreSQL run when `BIGSCREEN_TEST_MYSQL_URL` and
+//! `BIGSCREEN_TEST_POSTGRES_URL` are set (`.ci/run` sets both); when a set URL cannot be reached
+//! the test fails instead of skipping.
+
+use ljwx_bigscreen::store::{DeviceImport, Store};
+use ljwx_bigscreen::{App, Config};
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use serde_json::Value;
+use std::net::SocketAddr;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A database engine the suite runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    MariaDb,
+    Postgres,
+}
+
+impl Backend {
+    fn admin_url_var(self) -> Option<&'static str> {
+        match self {
+            Backend::Sqlite => None,
+            Backend::MariaDb => Some("BIGSCREEN_TEST_MYSQL_URL"),
+            Backend::Postgres => Some("BIGSCREEN_TEST_POSTGRES_URL"),
+        }
+    }
+}
+
+/// A database created for one test and dropped after it.
+pub struct TestDb {
+    /// URL of the test's own database.
+    pub url: String,
+    backend: Backend,
+    admin_url: Option<String>,
+    name: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    /// A fresh, empty database; `None` when the backend is not configured for this run.
+    pub async fn create(backend: Backend) -> Option<TestDb> {
+        let name = format!("ljwx_t_{}", uuid_simple());
+        let Some(var) = backend.admin_url_var() else {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}/ljwx.db?mode=rwc", dir.path().display());
+            return Some(TestDb {
+                url,
+                backend,
+                admin_url: None,
+                name,
+                _dir: Some(dir),
+            });
+        };
+        let Ok(admin_url) = std::env::var(var) else {
+            eprintln!("{var} is not set: {backend:?} variant not run");
+            return None;
+        };
+        let admin = Database::connect(&admin_url)
+            .await
+            .unwrap_or_else(|err| panic!("{var}={admin_url} is set but unreachable: {err}"));
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create test database");
+        admin.close().await.expect("close admin connection");
+        let base = admin_url
+            .rsplit_once('/')
+            .map_or(admin_url.as_str(), |(base, _)| base);
+        Some(TestDb {
+            url: format!("{base}/{name}"),
+            backend,
+            admin_url: Some(admin_url),
+            name,
+            _dir: None,
+        })
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(admin_url) = self.admin_url.clone() else {
+            return;
+        };
+        let sql = match self.backend {
+            Backend::Postgres => format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            _ => format!("DROP DATABASE IF EXISTS {}", self.name),
+        };
+        // Drop runs inside the test's runtime: use a thread with its own.
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                let admin = Database::connect(&admin_url).await?;
+                admin.execute_unprepared(&sql).await?;
+                admin.close().await
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop test database {}", self.name);
+        }
+    }
+}
+
+fn uuid_simple() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{}_{:x}_{}",
+        std::process::id(),
+        nanos,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The real server, started in-process on `127.0.0.1:0`.
+pub struct TestApp {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// A client for it.
+    pub client: reqwest::Client,
+    /// A separate connection to the same database, for assertions.
+    pub db: DatabaseConnection,
+    /// The server's own storage handle (for binding devices as the CLI does).
+    pub store: Store,
+    /// URL of the test database.
+    pub database_url: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+    /// Kept last so the database is dropped after the server stopped.
+    _db: TestDb,
+}
+
+/// A response, read whole.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl TestApp {
+    /// A server on a fresh database with the default configuration.
+    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// A server on a fresh database, with `configure` applied to the configuration.
+    pub async fn spawn_with(
+        backend: Backend,
+        configure: impl FnOnce(&mut Config),
+    ) -> Option<TestApp> {
+        let db = TestDb::create(backend).await?;
+        Some(Self::start(db, configure).await)
+    }
+
+    /// A server on an existing test database.
+    pub async fn start(db: TestDb, configure: impl FnOnce(&mut Config)) -> TestApp {
+        let mut config = Config::default();
+        config.database.url = ljwx_bigscreen::config::Secret::new(db.url.clone());
+        config.database.max_connections = 5;
+        configure(&mut config);
+        let app = App::build(config).await.expect("app builds");
+        let store = app.store().clone();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.serve(listener, async {
+            let _ = rx.await;
+        }));
+        let assert_db = Database::connect(&db.url)
+            .await
+            .expect("assertion connection");
+        TestApp {
+            addr,
+            client: reqwest::Client::new(),
+            db: assert_db,
+            store,
+            database_url: db.url.clone(),
+            shutdown: Some(tx),
+            server: Some(server),
+            _db: db,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// POSTs `body` as JSON to `path`.
+    pub async fn post_json(&self, path: &str, body: &Value) -> Reply {
+        read(
+            self.client
+                .post(self.url(path))
+                .json(body)
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
+    }
+
+    /// POSTs raw bytes to `path`, with `content_type` if given.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+        content_type: Option<&str>,
+    ) -> Reply {
+        let mut req = self.client.post(self.url(path)).body(body);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        read(req.send().await.expect("request")).await
+    }
+
+    /// `POST /upload_health_data_batch` with `{"data": records}` plus `batchId` if given.
+    pub async fn upload(&self, records: Value, batch_id: Option<&str>) -> Reply {
+        let mut body = serde_json::json!({ "data": records });
+        if let Some(id) = batch_id {
+            body["batchId"] = Value::from(id);
+        }
+        self.post_json("/upload_health_data_batch", &body).await
+    }
+
+    /// GET `path`.
+    pub async fn get(&self, path: &str) -> Reply {
+        read(
+            self.client
+                .get(self.url(path))
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
+    }
+
+    /// Binds `device` to `user_id` as `devices import` does.
+    pub async fn bind(&self, device: &str, user_id: i64, customer_id: i64, org_id: i64) {
+        self.store
+            .bind_devices(&[DeviceImport {
+                device_sn: device.to_owned(),
+                user_id,
+                customer_id: Some(customer_id),
+                org_id: Some(org_id),
+            }])
+            .await
+            .expect("bind device");
+    }
+
+    /// The backend of the database.
+    pub fn backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+
+    /// Runs `sql` returning one integer (a `COUNT(*)`, or a `SUM` that MySQL and PostgreSQL
+    /// type as DECIMAL).
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        let row = self
+            .db
+            .query_one_raw(Statement::from_string(self.backend(), sql.to_owned()))
+            .await
+            .expect("query")
+            .expect("one row");
+        row.try_get_by_index::<i64>(0)
+            .or_else(|_| {
+                row.try_get_by_index::<sea_orm::prelude::Decimal>(0)
+                    .map(|d| i64::try_from(d).expect("integral"))
+            })
+            .expect("integer column")
+    }
+
+    /// Runs a statement on the test database (as ljwx-boot or an operator would).
+    pub async fn exec(&self, sql: &str) {
+        self.db
+            .execute_unprepared(sql)
+            .await
+            .unwrap_or_else(|err| panic!("{sql}: {err}"));
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("server ran");
+        }
+    }
+}
+
+async fn read(resp: reqwest::Response) -> Reply {
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Reply {
+        status,
+        headers,
+        body,
+        text,
+    }
+}
+
+/// Seconds since the epoch, now.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Runs each listed `async fn name(backend: Backend)` once per backend, as
+/// `sqlite::name`, `mariadb::name` and `postgres::name`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod mariadb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::MariaDb).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}

@@ -1,0 +1,93 @@
+//! Migrations against an existing ljwx database: create what is missing, touch nothing else.
+
+use crate::backend_tests;
+use crate::common::{Backend, TestApp, TestDb, now};
+use ljwx_bigscreen::{App, Config};
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::json;
+
+backend_tests!(migrations_keep_an_existing_ljwx_database);
+
+async fn migrations_keep_an_existing_ljwx_database(backend: Backend) {
+    let Some(db) = TestDb::create(backend).await else {
+        return;
+    };
+    // ljwx-boot's tables, with columns this service does not know.
+    let boot = Database::connect(&db.url).await.expect("connect");
+    for sql in [
+        "CREATE TABLE sys_user (id BIGINT PRIMARY KEY, user_name VARCHAR(64) NOT NULL, \
+         phone VARCHAR(20), device_sn VARCHAR(64), customer_id BIGINT, \
+         is_deleted SMALLINT NOT NULL DEFAULT 0)",
+        "CREATE TABLE sys_user_org (id BIGINT PRIMARY KEY, user_id BIGINT NOT NULL, \
+         org_id BIGINT NOT NULL, is_deleted SMALLINT NOT NULL DEFAULT 0)",
+        "INSERT INTO sys_user VALUES (1, 'Zhang San', '13800000000', 'BOOTWATCH1', 9, 0)",
+        "INSERT INTO sys_user_org VALUES (1, 1, 90, 0)",
+    ] {
+        boot.execute_unprepared(sql).await.expect(sql);
+    }
+    boot.close().await.expect("close");
+
+    // Migrating twice is a no-op the second time.
+    let mut config = Config::default();
+    config.database.url = ljwx_bigscreen::config::Secret::new(db.url.clone());
+    App::build(config).await.expect("first migration");
+    let app = TestApp::start(db, |_| {}).await;
+
+    assert_eq!(
+        app.scalar(
+            "SELECT COUNT(*) FROM sys_user WHERE phone = '13800000000' AND user_name = 'Zhang San'"
+        )
+        .await,
+        1
+    );
+    let reply = app
+        .upload(
+            json!([{"deviceSn": "BOOTWATCH1", "heartRate": 70, "timestamp": now()}]),
+            None,
+        )
+        .await;
+    assert_eq!(reply.body["inserted"], 1, "{}", reply.text);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM t_user_health_data WHERE user_id = 1 AND customer_id = 9 AND org_id = 90").await,
+        1
+    );
+    app.stop().await;
+}
+
+backend_tests!(existing_health_table_gets_the_unique_key_it_lacks);
+
+/// ljwx-boot's health table as the seed created it: `idx_device_timestamp` is not unique.
+async fn existing_health_table_gets_the_unique_key_it_lacks(backend: Backend) {
+    let Some(db) = TestDb::create(backend).await else { return };
+    let boot = Database::connect(&db.url).await.expect("connect");
+    let (id, ts) = match backend {
+        Backend::Sqlite => ("INTEGER PRIMARY KEY AUTOINCREMENT", "TIMESTAMP"),
+        Backend::MariaDb => ("BIGINT AUTO_INCREMENT PRIMARY KEY", "TIMESTAMP NULL"),
+        Backend::Postgres => ("BIGSERIAL PRIMARY KEY", "TIMESTAMPTZ"),
+    };
+    let create = format!(
+        "CREATE TABLE t_user_health_data (id {id}, user_id BIGINT NOT NULL, \
+         device_sn VARCHAR(64) NOT NULL, heart_rate INT, blood_oxygen INT, \
+         temperature DECIMAL(4,1), pressure_high INT, pressure_low INT, stress INT, step INT, \
+         distance INT, calorie INT, latitude DECIMAL(10,7), longitude DECIMAL(10,7), \
+         sleep TEXT, timestamp {ts} NOT NULL, upload_method VARCHAR(20) DEFAULT 'api', \
+         customer_id BIGINT, org_id BIGINT, batch_id VARCHAR(64), create_time {ts}, \
+         update_time {ts}, is_deleted SMALLINT DEFAULT 0)"
+    );
+    boot.execute_unprepared(&create).await.expect("create seed table");
+    boot.execute_unprepared(
+        "CREATE INDEX idx_device_timestamp ON t_user_health_data (device_sn, timestamp)",
+    )
+    .await
+    .expect("create seed index");
+    boot.close().await.expect("close");
+
+    let app = TestApp::start(db, |_| {}).await;
+    app.bind("WATCH0001", 1, 1, 1).await;
+    let sample = json!([{"deviceSn": "WATCH0001", "heartRate": 70, "timestamp": now()}]);
+    assert_eq!(app.upload(sample.clone(), None).await.body["inserted"], 1);
+    let again = app.upload(sample, None).await;
+    assert_eq!(again.body["duplicates"], 1, "{}", again.text);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM t_user_health_data").await, 1);
+    app.stop().await;
+}
