@@ -6,7 +6,10 @@ use ljwx_bigscreen::{App, Config};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::json;
 
-backend_tests!(migrations_keep_an_existing_ljwx_database);
+backend_tests!(
+    migrations_keep_an_existing_ljwx_database,
+    existing_health_table_gets_the_unique_key_it_lacks,
+);
 
 async fn migrations_keep_an_existing_ljwx_database(backend: Backend) {
     let Some(db) = TestDb::create(backend).await else {
@@ -54,11 +57,11 @@ async fn migrations_keep_an_existing_ljwx_database(backend: Backend) {
     app.stop().await;
 }
 
-backend_tests!(existing_health_table_gets_the_unique_key_it_lacks);
-
 /// ljwx-boot's health table as the seed created it: `idx_device_timestamp` is not unique.
 async fn existing_health_table_gets_the_unique_key_it_lacks(backend: Backend) {
-    let Some(db) = TestDb::create(backend).await else { return };
+    let Some(db) = TestDb::create(backend).await else {
+        return;
+    };
     let boot = Database::connect(&db.url).await.expect("connect");
     let (id, ts) = match backend {
         Backend::Sqlite => ("INTEGER PRIMARY KEY AUTOINCREMENT", "TIMESTAMP"),
@@ -74,7 +77,9 @@ async fn existing_health_table_gets_the_unique_key_it_lacks(backend: Backend) {
          customer_id BIGINT, org_id BIGINT, batch_id VARCHAR(64), create_time {ts}, \
          update_time {ts}, is_deleted SMALLINT DEFAULT 0)"
     );
-    boot.execute_unprepared(&create).await.expect("create seed table");
+    boot.execute_unprepared(&create)
+        .await
+        .expect("create seed table");
     boot.execute_unprepared(
         "CREATE INDEX idx_device_timestamp ON t_user_health_data (device_sn, timestamp)",
     )
@@ -88,6 +93,9 @@ async fn existing_health_table_gets_the_unique_key_it_lacks(backend: Backend) {
     assert_eq!(app.upload(sample.clone(), None).await.body["inserted"], 1);
     let again = app.upload(sample, None).await;
     assert_eq!(again.body["duplicates"], 1, "{}", again.text);
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM t_user_health_data").await, 1);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM t_user_health_data").await,
+        1
+    );
     app.stop().await;
 }
