@@ -3,7 +3,7 @@
 use crate::api::{self, ApiService, StatusApi, UploadApi};
 use crate::config::Config;
 use crate::devices::DeviceDirectory;
-use crate::ingest::Ingest;
+use crate::ingest::{Ingest, Writer, WriterTasks};
 use crate::store::{self, Store};
 use crate::zone::{UnknownZone, Zone};
 use migration::{Migrator, MigratorTrait};
@@ -37,13 +37,14 @@ pub enum StartupError {
     Unsupported(String),
 }
 
-/// A ready service: storage open and migrated, pipeline built.
-#[derive(Clone)]
+/// A ready service: storage open and migrated, writer running, pipeline built.
 pub struct App {
     config: Config,
     store: Store,
     zone: Zone,
     devices: DeviceDirectory,
+    writer: Writer,
+    writer_tasks: WriterTasks,
 }
 
 impl App {
@@ -62,11 +63,14 @@ impl App {
             .await
             .map_err(|err| StartupError::Unsupported(err.to_string()))?;
         let devices = DeviceDirectory::new(store.clone(), &config.devices);
+        let (writer, writer_tasks) = Writer::start(store.clone(), zone, &config.writer);
         Ok(Self {
             config,
             store,
             zone,
             devices,
+            writer,
+            writer_tasks,
         })
     }
 
@@ -77,10 +81,14 @@ impl App {
 
     /// The documented API.
     pub fn api(&self) -> ApiService {
-        let ingest = Ingest::new(self.store.clone(), self.devices.clone(), self.zone);
+        let ingest = Ingest::new(
+            self.store.clone(),
+            self.devices.clone(),
+            self.writer.clone(),
+        );
         api::service(
             UploadApi::new(ingest, self.config.ingest.max_records),
-            StatusApi::new(self.store.clone(), self.zone),
+            StatusApi::new(self.store.clone(), self.writer.clone(), self.zone),
         )
     }
 
@@ -107,8 +115,18 @@ impl App {
             .boxed()
     }
 
-    /// Serves on `listener` until `shutdown` completes, then finishes in-flight requests
-    /// (up to 30 s) and closes the database pool.
+    /// Stops the writer (committing what it holds) and closes the pool, for commands that
+    /// built the app without serving.
+    pub async fn close(self) {
+        self.writer_tasks.shutdown().await;
+        if let Err(err) = self.store.connection().clone().close().await {
+            tracing::warn!(error = %err, "Closing the database pool failed.");
+        }
+    }
+
+    /// Serves on `listener` until `shutdown` completes. Then it stops accepting, lets the
+    /// writer commit what is queued without lingering, finishes in-flight requests (up to
+    /// 30 s), stops the writer and closes the database pool.
     pub async fn serve(
         self,
         listener: std::net::TcpListener,
@@ -117,10 +135,17 @@ impl App {
         listener.set_nonblocking(true)?;
         let acceptor = TcpAcceptor::from_std(listener)?;
         info!(address = %acceptor.local_addr()[0], "Listening.");
+        let stop_writer = self.writer_tasks.stop_token();
+        let shutdown = async move {
+            shutdown.await;
+            // In-flight uploads are waiting for their commit: flush now, not after linger.
+            stop_writer.cancel();
+        };
         let result = Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(self.endpoint(), shutdown, Some(SHUTDOWN_GRACE))
             .await;
-        info!("HTTP server stopped; closing the database pool.");
+        info!("HTTP server stopped; draining the writer.");
+        self.writer_tasks.shutdown().await;
         if let Err(err) = self.store.connection().clone().close().await {
             tracing::warn!(error = %err, "Closing the database pool failed.");
         }

@@ -25,6 +25,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     /// Upload limits.
     pub ingest: IngestConfig,
+    /// The group-commit writer.
+    pub writer: WriterConfig,
     /// Device → wearer mapping cache.
     pub devices: DevicesConfig,
     /// Logging.
@@ -40,6 +42,7 @@ impl Default for Config {
             timezone: None,
             database: DatabaseConfig::default(),
             ingest: IngestConfig::default(),
+            writer: WriterConfig::default(),
             devices: DevicesConfig::default(),
             log: LogConfig::default(),
             cors: CorsConfig::default(),
@@ -107,6 +110,40 @@ impl Default for IngestConfig {
         Self {
             max_body_bytes: 10 * 1024 * 1024,
             max_records: 10_000,
+        }
+    }
+}
+
+/// The group-commit writer (DESIGN §4): uploads hand their rows to writer tasks, which
+/// commit many uploads in one transaction and then answer each of them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WriterConfig {
+    /// Writer tasks, each committing on its own connection. `0` (default): 1 on SQLite (one
+    /// writer at a time is all it allows), 4 elsewhere.
+    pub writers: usize,
+    /// A commit starts once this many rows are gathered.
+    pub max_rows: usize,
+    /// …or once the gathered uploads hold this many bytes of sample data.
+    pub max_bytes: usize,
+    /// …or this many milliseconds after the first row arrived, whichever comes first.
+    pub linger_ms: u64,
+    /// Rows waiting for or inside a commit, at most. An upload that does not fit waits up to
+    /// `queue_wait_ms` for room, then is answered 503 with `Retry-After`.
+    pub queue_rows: usize,
+    /// How long an upload may wait for room in the queue, in milliseconds.
+    pub queue_wait_ms: u64,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        Self {
+            writers: 0,
+            max_rows: 4000,
+            max_bytes: 8 * 1024 * 1024,
+            linger_ms: 5,
+            queue_rows: 200_000,
+            queue_wait_ms: 200,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The domain error of an upload. It knows nothing of HTTP: the API layer maps every variant
 //! to a status code with an exhaustive `match`.
 
+use crate::ingest::WriteError;
 use crate::store::StoreError;
 
 /// Why an upload was not accepted.
@@ -38,4 +39,7 @@ pub enum IngestError {
     /// Storage failed; nothing of the batch was committed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The writer refused or failed the batch; nothing of it was committed.
+    #[error(transparent)]
+    Write(#[from] WriteError),
 }

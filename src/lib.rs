@@ -19,7 +19,8 @@
 //! [`ingest::parse_batch`] → [`ingest::Ingest::upload`] validates each record, answers a
 //! known `batchId` from the batch log, resolves devices through [`devices::DeviceDirectory`],
 //! and commits samples, quarantine, daily counters and the batch record in one transaction
-//! ([`store::Store::commit_batch`]) before the response is sent.
+//! through the group-commit writer ([`ingest::Writer`], [`store::Store::commit_group`]) before
+//! the response is sent.
 
 pub mod api;
 pub mod app;

@@ -56,14 +56,16 @@ async fn main() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::Migrate => {
-            App::build(config).await?;
+            App::build(config).await?.close().await;
             tracing::info!("Database schema is up to date.");
             Ok(())
         }
         Command::ExportOpenapi { output } => {
             // The document does not depend on data: build the API over a throwaway database.
             config.database.url = ljwx_bigscreen::config::Secret::new("sqlite::memory:");
-            let spec = App::build(config).await?.api().spec();
+            let app = App::build(config).await?;
+            let spec = app.api().spec();
+            app.close().await;
             if output.as_os_str() == "-" {
                 println!("{spec}");
             } else {
@@ -80,6 +82,7 @@ async fn main() -> anyhow::Result<()> {
             let imports = parse_bindings_csv(input)?;
             let app = App::build(config).await?;
             app.store().bind_devices(&imports).await?;
+            app.close().await;
             println!("Bound {} devices.", imports.len());
             Ok(())
         }

@@ -2,6 +2,7 @@
 
 use super::ApiTags;
 use super::wire::ErrorBody;
+use crate::ingest::Writer;
 use crate::store::{Store, StoreError};
 use crate::zone::Zone;
 use chrono::Utc;
@@ -16,13 +17,18 @@ const PING_TIMEOUT: Duration = Duration::from_secs(2);
 /// Service status endpoints.
 pub struct StatusApi {
     store: Store,
+    writer: Writer,
     zone: Zone,
 }
 
 impl StatusApi {
-    /// Status of `store`, with days counted in `zone`.
-    pub fn new(store: Store, zone: Zone) -> Self {
-        Self { store, zone }
+    /// Status of `store` and `writer`, with days counted in `zone`.
+    pub fn new(store: Store, writer: Writer, zone: Zone) -> Self {
+        Self {
+            store,
+            writer,
+            zone,
+        }
     }
 }
 
@@ -31,10 +37,14 @@ impl StatusApi {
 pub struct ComponentStatus {
     /// `up` or `down`.
     pub status: String,
-    /// What the component is (`sqlite`, `in_process`, `per_request_transaction`).
+    /// What the component is (`sqlite`, `in_process`, `group_commit x4`).
     pub kind: String,
     /// Round-trip time of the check in milliseconds, where one is made.
     pub latency_ms: Option<f64>,
+    /// Writer only: rows waiting for or inside a commit.
+    pub queued_rows: Option<u64>,
+    /// Writer only: most rows the queue holds; uploads beyond get 503.
+    pub queue_capacity: Option<u64>,
 }
 
 /// Components the service needs.
@@ -138,18 +148,23 @@ impl StatusApi {
                     status: up(database_up),
                     kind: format!("{:?}", self.store.backend()).to_lowercase(),
                     latency_ms: Some(latency),
+                    queued_rows: None,
+                    queue_capacity: None,
                 },
                 cache: ComponentStatus {
                     status: up(true),
                     kind: "in_process".to_owned(),
                     latency_ms: None,
+                    queued_rows: None,
+                    queue_capacity: None,
                 },
-                // Uploads commit in their own transaction: the writer is up when the
-                // database is.
+                // The writer commits through the database: it is up when the database is.
                 writer: ComponentStatus {
                     status: up(database_up),
-                    kind: "per_request_transaction".to_owned(),
+                    kind: format!("group_commit x{}", self.writer.tasks()),
                     latency_ms: None,
+                    queued_rows: Some(self.writer.queued_rows() as u64),
+                    queue_capacity: Some(self.writer.capacity() as u64),
                 },
             },
         };

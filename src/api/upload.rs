@@ -4,14 +4,16 @@ use super::ApiTags;
 use super::payload::JsonUpload;
 use super::wire::{BatchDoc, ErrorBody, HealthDataDoc, UploadResult};
 use crate::error::IngestError;
-use crate::ingest::{Ingest, parse_batch, parse_single};
+use crate::ingest::{Ingest, WriteError, parse_batch, parse_single};
 use crate::store::StoreError;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 use tracing::{error, warn};
 
-/// Seconds a client is told to wait when storage is unavailable.
+/// Seconds a client is told to wait when storage is unavailable or the server restarts.
 const RETRY_AFTER_SECS: u32 = 5;
+/// Seconds a client is told to wait when the writer queue is full.
+const OVERLOADED_RETRY_AFTER_SECS: u32 = 1;
 
 /// The device upload endpoints.
 pub struct UploadApi {
@@ -54,8 +56,9 @@ pub enum UploadResponse {
     /// An unexpected server error. Nothing was stored; the detail is in the server log.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
-    /// Storage is unavailable (`storage_unavailable`). Nothing was stored; retry after
-    /// `Retry-After` seconds.
+    /// Storage is unavailable (`storage_unavailable`), the writer queue is full
+    /// (`overloaded`), or the server is restarting (`shutting_down`). Nothing was stored;
+    /// retry after `Retry-After` seconds.
     #[oai(status = 503)]
     Unavailable(
         Json<ErrorBody>,
@@ -106,6 +109,16 @@ impl UploadApi {
     }
 }
 
+fn storage_unavailable() -> UploadResponse {
+    UploadResponse::Unavailable(
+        Json(ErrorBody::new(
+            "storage_unavailable",
+            "storage is temporarily unavailable; nothing was stored, retry later",
+        )),
+        RETRY_AFTER_SECS,
+    )
+}
+
 fn respond(result: Result<crate::ingest::BatchResult, IngestError>) -> UploadResponse {
     use UploadResponse as R;
     let err = match result {
@@ -135,14 +148,26 @@ fn respond(result: Result<crate::ingest::BatchResult, IngestError>) -> UploadRes
         ))),
         IngestError::Store(StoreError::Unavailable(err)) => {
             warn!(error = %err, "Storage unavailable; upload answered 503.");
-            R::Unavailable(
-                Json(ErrorBody::new(
-                    "storage_unavailable",
-                    "storage is temporarily unavailable; nothing was stored, retry later",
-                )),
-                RETRY_AFTER_SECS,
-            )
+            storage_unavailable()
         }
+        IngestError::Write(WriteError::Failed { unavailable: true }) => storage_unavailable(),
+        IngestError::Write(WriteError::Failed { unavailable: false }) => R::Internal(Json(
+            ErrorBody::new("internal", "internal server error; nothing was stored"),
+        )),
+        IngestError::Write(WriteError::Overloaded) => R::Unavailable(
+            Json(ErrorBody::new(
+                "overloaded",
+                "the server is at capacity; nothing was stored, retry after the given seconds",
+            )),
+            OVERLOADED_RETRY_AFTER_SECS,
+        ),
+        IngestError::Write(WriteError::Stopped) => R::Unavailable(
+            Json(ErrorBody::new(
+                "shutting_down",
+                "the server is restarting; nothing was stored, retry later",
+            )),
+            RETRY_AFTER_SECS,
+        ),
         IngestError::Store(StoreError::Database(err)) => {
             error!(error = %err, "Upload failed in storage; nothing was stored.");
             R::Internal(Json(ErrorBody::new(

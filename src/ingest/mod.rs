@@ -1,16 +1,19 @@
 //! From request body to committed rows: parsing, validation and the upload pipeline.
 //!
 //! `parse` turns a body into records without letting one bad record fail the rest,
-//! `validate` applies DESIGN §3, and `pipeline` resolves devices and hands the rows to
-//! storage, answering only once they are committed.
+//! `validate` applies DESIGN §3, `pipeline` resolves devices and hands the rows to the
+//! group-commit `writer`, answering only once they are committed.
 
+mod batcher;
 mod parse;
 mod pipeline;
 pub mod record;
 pub mod validate;
+mod writer;
 
 pub use parse::{Upload, parse_batch, parse_single};
 pub use pipeline::{BatchResult, Ingest};
+pub use writer::{Receipt, WriteError, Writer, WriterTasks};
 
 use chrono::{DateTime, Utc};
 

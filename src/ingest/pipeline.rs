@@ -1,14 +1,14 @@
 //! The upload pipeline: validate → replay check → resolve devices → commit → result.
 
+use super::Writer;
 use super::validate::{Checked, check};
 use super::{Sample, Upload};
 use crate::devices::DeviceDirectory;
 use crate::error::IngestError;
 use crate::store::{CommitBatch, Committed, MappedSample, Store, StoredBatch};
-use crate::zone::Zone;
 use chrono::Utc;
 use std::time::Instant;
-use tracing::info;
+use tracing::debug;
 
 /// Most strings answered in `error_details` (the seed's `errors[:10]`).
 const MAX_DETAILS: usize = 10;
@@ -18,7 +18,7 @@ const MAX_DETAILS: usize = 10;
 pub struct Ingest {
     store: Store,
     devices: DeviceDirectory,
-    zone: Zone,
+    writer: Writer,
 }
 
 /// What an accepted upload answers: the seed's fields plus ours.
@@ -51,13 +51,13 @@ pub struct BatchResult {
 }
 
 impl Ingest {
-    /// A pipeline storing into `store`, resolving devices through `devices`, counting days in
-    /// `zone`.
-    pub fn new(store: Store, devices: DeviceDirectory, zone: Zone) -> Self {
+    /// A pipeline reading batch records from `store`, resolving devices through `devices`
+    /// and committing through `writer`.
+    pub fn new(store: Store, devices: DeviceDirectory, writer: Writer) -> Self {
         Self {
             store,
             devices,
-            zone,
+            writer,
         }
     }
 
@@ -108,38 +108,41 @@ impl Ingest {
         let batch_id = upload.batch_id.unwrap_or_else(generate_batch_id);
 
         let (mapped, unknown) = self.split_by_binding(samples).await?;
-        let commit = CommitBatch {
-            batch_id: &batch_id,
-            mapped: &mapped,
-            unknown: &unknown,
-            total_records: total,
-            errors: rejected,
-            warnings: warning_count,
-            error_details: &details,
-            processing_time_ms: elapsed_ms(started),
-            now,
-            day: self.zone.day(now),
-        };
-        let (inserted, duplicates) = match self.store.commit_batch(&commit).await? {
+        let (valid, unknown_count) = (mapped.len() + unknown.len(), unknown.len());
+        let receipt = self
+            .writer
+            .submit(CommitBatch {
+                batch_id: batch_id.clone(),
+                mapped,
+                unknown,
+                total_records: total,
+                errors: rejected,
+                warnings: warning_count,
+                error_details: details.clone(),
+                processing_time_ms: elapsed_ms(started),
+                trace_id: None,
+            })
+            .await?;
+        let (inserted, duplicates) = match receipt.committed {
             Committed::New {
                 inserted,
                 duplicates,
             } => (inserted, duplicates),
             Committed::Replayed(stored) => return Ok(replay(stored)),
         };
-        if !unknown.is_empty() {
-            info!(batch_id = %batch_id, samples = unknown.len(), "Samples of unbound devices quarantined.");
+        if unknown_count > 0 {
+            debug!(batch_id = %batch_id, samples = unknown_count, "Samples of unbound devices quarantined.");
         }
         let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         Ok(BatchResult {
             batch_id,
             total_records: count(total),
-            valid_records: count(mapped.len() + unknown.len()),
+            valid_records: count(valid),
             errors: count(rejected),
             warnings: count(warning_count),
             inserted: count(inserted),
             duplicates: count(duplicates),
-            unknown_device: count(unknown.len()),
+            unknown_device: count(unknown_count),
             processing_time_ms: elapsed_ms(started),
             error_details: details,
             trace_id: None,

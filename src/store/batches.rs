@@ -3,6 +3,7 @@
 use super::{Store, StoreError};
 use entity::ingest_batch;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use std::collections::HashMap;
 
 /// A committed batch as recorded in `t_ingest_batch`.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +52,20 @@ impl From<ingest_batch::Model> for StoredBatch {
 }
 
 impl Store {
+    /// The committed batches among `batch_ids`, by id.
+    pub async fn find_batches(
+        &self,
+        batch_ids: &[&str],
+    ) -> Result<HashMap<String, StoredBatch>, StoreError> {
+        Ok(ingest_batch::Entity::find()
+            .filter(ingest_batch::Column::BatchId.is_in(batch_ids.iter().copied()))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|m| (m.batch_id.clone(), StoredBatch::from(m)))
+            .collect())
+    }
+
     /// The committed batch with this id, if any.
     pub async fn find_batch(&self, batch_id: &str) -> Result<Option<StoredBatch>, StoreError> {
         Ok(ingest_batch::Entity::find()

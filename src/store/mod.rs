@@ -4,16 +4,16 @@
 //! (multi-row inserts with dedup, upserts); SeaORM entities serve the plain reads.
 
 mod batches;
+mod commit;
 mod connect;
 mod devices;
-mod samples;
 mod sql;
 mod stats;
 
 pub use batches::StoredBatch;
+pub use commit::{CommitBatch, Committed, MappedSample};
 pub use connect::connect;
 pub use devices::{Binding, DeviceImport};
-pub use samples::{CommitBatch, Committed, MappedSample};
 pub use stats::TodayStats;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, RuntimeErr};

@@ -1,0 +1,252 @@
+//! The group-commit writer (DESIGN §4).
+//!
+//! Uploads submit their rows with a oneshot ack; writer tasks gather submissions into one
+//! transaction (flushed at `max_rows`, `max_bytes`, or `linger` after the first row), commit,
+//! and only then ack every submitter. Room in the queue is counted in rows: an upload that
+//! finds no room within `queue_wait` is refused (503) rather than held. At shutdown the
+//! writers stop lingering, commit what is queued, and exit.
+
+use super::batcher::{Limits, Measure, next_batch};
+use crate::config::WriterConfig;
+use crate::store::{CommitBatch, Committed, Store, StoreError};
+use crate::zone::Zone;
+use chrono::Utc;
+use sea_orm::DbBackend;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::sync::{CancellationToken, DropGuard};
+use tracing::{error, info, warn};
+
+/// Why a submission was not committed. Nothing of it was written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The queue stayed full for the whole wait.
+    #[error("writer queue full")]
+    Overloaded,
+    /// The writer is shutting down.
+    #[error("writer stopped")]
+    Stopped,
+    /// The commit failed; the detail was logged by the writer.
+    #[error("commit failed")]
+    Failed {
+        /// The database was unreachable (worth retrying) rather than refusing the rows.
+        unavailable: bool,
+    },
+}
+
+/// A committed submission and where its time went.
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    /// What the commit did with the batch.
+    pub committed: Committed,
+    /// Time from submission until its group started committing.
+    pub queue_wait: Duration,
+    /// Time the group's transaction took.
+    pub commit: Duration,
+    /// Uploads committed in the same transaction.
+    pub group_batches: usize,
+    /// Rows committed in the same transaction.
+    pub group_rows: usize,
+}
+
+struct Job {
+    batch: CommitBatch,
+    ack: oneshot::Sender<Result<Receipt, WriteError>>,
+    submitted: Instant,
+    /// Room in the queue, given back when the job is answered.
+    _room: OwnedSemaphorePermit,
+}
+
+impl Measure for Job {
+    fn items(&self) -> usize {
+        self.batch.rows()
+    }
+    fn bytes(&self) -> usize {
+        self.batch.bytes()
+    }
+}
+
+/// Submits batches to the writer tasks. Cheap to clone.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Job>,
+    room: Arc<Semaphore>,
+    capacity: usize,
+    queue_wait: Duration,
+    tasks: usize,
+}
+
+/// Owns the writer tasks: [`WriterTasks::shutdown`] drains and joins them; dropping it stops
+/// them too.
+pub struct WriterTasks {
+    handles: Vec<JoinHandle<()>>,
+    stop: CancellationToken,
+    _guard: DropGuard,
+}
+
+impl Writer {
+    /// Starts the writer tasks for `store`.
+    pub fn start(store: Store, zone: Zone, config: &WriterConfig) -> (Writer, WriterTasks) {
+        let tasks = match (config.writers, store.backend()) {
+            (0, DbBackend::Sqlite) => 1,
+            (0, _) => 4,
+            (n, _) => n,
+        };
+        let capacity = config.queue_rows.max(1);
+        let (tx, rx) = mpsc::channel(capacity);
+        let rx = Arc::new(Mutex::new(rx));
+        let limits = Limits {
+            max_items: config.max_rows.max(1),
+            max_bytes: config.max_bytes.max(1),
+            linger: Duration::from_millis(config.linger_ms),
+        };
+        let stop = CancellationToken::new();
+        let handles = (0..tasks)
+            .map(|_| {
+                tokio::spawn(run(
+                    store.clone(),
+                    zone,
+                    Arc::clone(&rx),
+                    limits,
+                    stop.clone(),
+                ))
+            })
+            .collect();
+        info!(
+            writers = tasks,
+            max_rows = limits.max_items,
+            linger_ms = config.linger_ms,
+            "Writer started."
+        );
+        let writer = Writer {
+            tx,
+            room: Arc::new(Semaphore::new(capacity)),
+            capacity,
+            queue_wait: Duration::from_millis(config.queue_wait_ms),
+            tasks,
+        };
+        let tasks = WriterTasks {
+            handles,
+            _guard: stop.clone().drop_guard(),
+            stop,
+        };
+        (writer, tasks)
+    }
+
+    /// Queues `batch` and waits until it is committed (or refused).
+    pub async fn submit(&self, batch: CommitBatch) -> Result<Receipt, WriteError> {
+        let rows = u32::try_from(batch.rows().clamp(1, self.capacity)).unwrap_or(u32::MAX);
+        let room = tokio::time::timeout(
+            self.queue_wait,
+            Arc::clone(&self.room).acquire_many_owned(rows),
+        )
+        .await
+        .map_err(|_| WriteError::Overloaded)?
+        .map_err(|_| WriteError::Stopped)?;
+        let (ack, answer) = oneshot::channel();
+        let job = Job {
+            batch,
+            ack,
+            submitted: Instant::now(),
+            _room: room,
+        };
+        self.tx.send(job).await.map_err(|_| WriteError::Stopped)?;
+        answer.await.map_err(|_| WriteError::Stopped)?
+    }
+
+    /// Rows queued or being committed now.
+    pub fn queued_rows(&self) -> usize {
+        self.capacity - self.room.available_permits()
+    }
+
+    /// Most rows the queue holds.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Number of writer tasks.
+    pub fn tasks(&self) -> usize {
+        self.tasks
+    }
+}
+
+impl WriterTasks {
+    /// Makes the writers stop lingering and refuse new submissions, without waiting.
+    pub fn begin_shutdown(&self) {
+        self.stop.cancel();
+    }
+
+    /// A token that, once cancelled, starts the shutdown ([`Self::begin_shutdown`]).
+    pub fn stop_token(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+
+    /// Stops the writers after they committed everything queued, and waits for them.
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        for handle in self.handles {
+            if let Err(err) = handle.await {
+                error!(error = %err, "Writer task failed.");
+            }
+        }
+        info!("Writer drained and stopped.");
+    }
+}
+
+async fn run(
+    store: Store,
+    zone: Zone,
+    rx: Arc<Mutex<mpsc::Receiver<Job>>>,
+    limits: Limits,
+    stop: CancellationToken,
+) {
+    loop {
+        // One writer gathers at a time; the others commit meanwhile.
+        let jobs = {
+            let mut rx = rx.lock().await;
+            next_batch(&mut rx, limits, &stop).await
+        };
+        let Some(jobs) = jobs else { break };
+        flush(&store, zone, jobs).await;
+    }
+}
+
+async fn flush(store: &Store, zone: Zone, jobs: Vec<Job>) {
+    let started = Instant::now();
+    let now = Utc::now();
+    let group_rows = jobs.iter().map(Measure::items).sum();
+    let group_batches = jobs.len();
+    let (batches, waiting): (Vec<CommitBatch>, Vec<_>) = jobs
+        .into_iter()
+        .map(|job| (job.batch, (job.ack, job.submitted, job._room)))
+        .unzip();
+    let result = store.commit_group(&batches, now, zone.day(now)).await;
+    let commit = started.elapsed();
+    match result {
+        Ok(outcomes) => {
+            for ((ack, submitted, _room), committed) in waiting.into_iter().zip(outcomes) {
+                // A submitter that went away (client disconnected) simply misses its answer.
+                let _ = ack.send(Ok(Receipt {
+                    committed,
+                    queue_wait: started.saturating_duration_since(submitted),
+                    commit,
+                    group_batches,
+                    group_rows,
+                }));
+            }
+        }
+        Err(err) => {
+            let unavailable = matches!(err, StoreError::Unavailable(_));
+            if unavailable {
+                warn!(batches = group_batches, rows = group_rows, error = %err, "Database unavailable; group not committed, uploads answered 503.");
+            } else {
+                error!(batches = group_batches, rows = group_rows, error = %err, "Commit failed; group not committed, uploads answered 500.");
+            }
+            for (ack, _, _room) in waiting {
+                let _ = ack.send(Err(WriteError::Failed { unavailable }));
+            }
+        }
+    }
+}

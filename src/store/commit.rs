@@ -1,0 +1,448 @@
+//! Committing a group of upload batches in one transaction: samples, quarantine, daily
+//! counters and the batch records. The group-commit writer calls this; an upload is answered
+//! only after it returned.
+
+use super::devices::Binding;
+use super::sql::{rows_per_statement, statement, values_list};
+use super::{Store, StoreError, StoredBatch, is_transient};
+use crate::ingest::Sample;
+use chrono::{DateTime, NaiveDate, Utc};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, TransactionTrait, Value};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use tracing::warn;
+
+/// Rows per multi-row `INSERT`, below every backend's parameter limit.
+const MAX_ROWS_PER_INSERT: usize = 1000;
+/// Times a transaction that hit a deadlock or serialization failure is run again.
+const MAX_RETRIES: u32 = 3;
+
+/// A valid sample of a device bound to a wearer.
+#[derive(Debug, Clone)]
+pub struct MappedSample {
+    /// The sample.
+    pub sample: Sample,
+    /// Its wearer.
+    pub binding: Binding,
+}
+
+/// Everything one upload commits.
+#[derive(Debug, Clone)]
+pub struct CommitBatch {
+    /// The batch id (client's or generated); unique in `t_ingest_batch`.
+    pub batch_id: String,
+    /// Samples of bound devices, for `t_user_health_data`.
+    pub mapped: Vec<MappedSample>,
+    /// Samples of unbound devices, for the quarantine.
+    pub unknown: Vec<Sample>,
+    /// Records in the request.
+    pub total_records: usize,
+    /// Records rejected by validation.
+    pub errors: usize,
+    /// Field-level warnings.
+    pub warnings: usize,
+    /// The answered `error_details`.
+    pub error_details: Vec<String>,
+    /// Milliseconds from request start until the batch was handed to the writer.
+    pub processing_time_ms: f64,
+    /// Trace id of the request.
+    pub trace_id: Option<String>,
+}
+
+impl CommitBatch {
+    /// Rows this batch writes (samples and quarantined samples).
+    pub fn rows(&self) -> usize {
+        self.mapped.len() + self.unknown.len()
+    }
+
+    /// Approximate bytes of sample data, for the writer's size limit.
+    pub fn bytes(&self) -> usize {
+        const FIXED: usize = 160;
+        let sleep = |s: &Sample| s.sleep.as_ref().map_or(0, String::len);
+        self.mapped
+            .iter()
+            .map(|m| FIXED + sleep(&m.sample))
+            .sum::<usize>()
+            + self.unknown.iter().map(|s| FIXED + sleep(s)).sum::<usize>()
+    }
+}
+
+/// The outcome of one batch of a group.
+#[derive(Debug, Clone)]
+pub enum Committed {
+    /// The batch is committed.
+    New {
+        /// New rows in `t_user_health_data`.
+        inserted: usize,
+        /// Mapped samples that were stored before.
+        duplicates: usize,
+    },
+    /// The batch id was committed before (by another request, perhaps on another instance);
+    /// this is that first result, and nothing of this batch was written.
+    Replayed(StoredBatch),
+}
+
+const HEALTH_COLUMNS: &str = "user_id, device_sn, heart_rate, blood_oxygen, temperature, \
+    pressure_high, pressure_low, stress, step, distance, calorie, latitude, longitude, sleep, \
+    timestamp, upload_method, customer_id, org_id, batch_id, create_time";
+const HEALTH_COLUMN_COUNT: usize = 20;
+
+const QUARANTINE_COLUMNS: &str = "device_sn, heart_rate, blood_oxygen, temperature, \
+    pressure_high, pressure_low, stress, step, distance, calorie, latitude, longitude, sleep, \
+    timestamp, upload_method, batch_id, create_time";
+const QUARANTINE_COLUMN_COUNT: usize = 17;
+
+const BATCH_COLUMNS: &str = "batch_id, status, total_records, valid_records, errors, warnings, \
+    inserted, duplicates, unknown_device, error_details, processing_time_ms, trace_id, create_time";
+const BATCH_COLUMN_COUNT: usize = 13;
+
+/// What one transaction attempt did.
+enum Attempt {
+    /// Committed; new rows per active batch, in order.
+    Committed(Vec<usize>),
+    /// Rolled back: these batch ids were already committed.
+    Taken(HashSet<String>),
+}
+
+impl Store {
+    /// Commits `batches` in one transaction at time `now` (calendar day `day`), retrying
+    /// deadlocks. Returns one outcome per batch, in order, only once everything is durable;
+    /// on error nothing of the group was committed.
+    pub async fn commit_group(
+        &self,
+        batches: &[CommitBatch],
+        now: DateTime<Utc>,
+        day: NaiveDate,
+    ) -> Result<Vec<Committed>, StoreError> {
+        let mut outcomes: Vec<Option<Committed>> = vec![None; batches.len()];
+        // A batch id is written once per group; later copies get the first one's result.
+        let mut seen = HashSet::new();
+        let mut active: Vec<usize> = (0..batches.len())
+            .filter(|&i| seen.insert(batches[i].batch_id.as_str()))
+            .collect();
+        let mut retries = 0;
+        while !active.is_empty() {
+            match self.try_commit(batches, &active, now, day).await {
+                Ok(Attempt::Committed(inserted)) => {
+                    for (&i, inserted) in active.iter().zip(inserted) {
+                        outcomes[i] = Some(Committed::New {
+                            inserted,
+                            duplicates: batches[i].mapped.len() - inserted,
+                        });
+                    }
+                    break;
+                }
+                // Rare: another request committed one of these ids since the pipeline
+                // checked. Commit the rest; those are answered with the stored result.
+                Ok(Attempt::Taken(taken)) => {
+                    active.retain(|&i| !taken.contains(&batches[i].batch_id));
+                }
+                Err(err) if is_transient(&err) && retries < MAX_RETRIES => {
+                    retries += 1;
+                    warn!(batches = active.len(), attempt = retries, error = %err, "Transaction conflict; retrying.");
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+
+        let replayed: Vec<&str> = outcomes
+            .iter()
+            .zip(batches)
+            .filter(|(o, _)| o.is_none())
+            .map(|(_, b)| b.batch_id.as_str())
+            .collect();
+        let stored = if replayed.is_empty() {
+            HashMap::new()
+        } else {
+            self.find_batches(&replayed).await?
+        };
+        outcomes
+            .into_iter()
+            .zip(batches)
+            .map(|(outcome, batch)| match outcome {
+                Some(outcome) => Ok(outcome),
+                None => stored
+                    .get(&batch.batch_id)
+                    .cloned()
+                    .map(Committed::Replayed)
+                    .ok_or_else(|| {
+                        StoreError::Database(DbErr::RecordNotFound(format!(
+                            "batch {} conflicted but is not stored",
+                            batch.batch_id
+                        )))
+                    }),
+            })
+            .collect()
+    }
+
+    async fn try_commit(
+        &self,
+        batches: &[CommitBatch],
+        active: &[usize],
+        now: DateTime<Utc>,
+        day: NaiveDate,
+    ) -> Result<Attempt, DbErr> {
+        let backend = self.backend();
+        let txn = self.db.begin().await?;
+        // The first statement writes, so SQLite takes the write lock up front (with its busy
+        // timeout) instead of failing to upgrade a read snapshot later.
+        let (inserted, per_device) = insert_health(&txn, backend, batches, active, now).await?;
+        insert_quarantine(&txn, backend, batches, active, now).await?;
+        upsert_daily(&txn, backend, day, now, &per_device).await?;
+        let claimed = insert_batch_rows(&txn, backend, batches, active, &inserted, now).await?;
+        if claimed.len() < active.len() {
+            txn.rollback().await?;
+            return Ok(Attempt::Taken(
+                active
+                    .iter()
+                    .map(|&i| &batches[i].batch_id)
+                    .filter(|id| !claimed.contains(id.as_str()))
+                    .cloned()
+                    .collect(),
+            ));
+        }
+        txn.commit().await?;
+        Ok(Attempt::Committed(inserted))
+    }
+}
+
+/// New rows per device of a group: its wearer and the count.
+type PerDevice<'a> = BTreeMap<&'a str, (i64, usize)>;
+
+/// Inserts the mapped samples, skipping stored `(device_sn, timestamp)` pairs. Returns new
+/// rows per active batch (in `active` order) and per device.
+async fn insert_health<'a>(
+    txn: &DatabaseTransaction,
+    backend: DbBackend,
+    batches: &'a [CommitBatch],
+    active: &[usize],
+    now: DateTime<Utc>,
+) -> Result<(Vec<usize>, PerDevice<'a>), DbErr> {
+    let position: HashMap<&str, usize> = active
+        .iter()
+        .enumerate()
+        .map(|(pos, &i)| (batches[i].batch_id.as_str(), pos))
+        .collect();
+    let wearers: HashMap<&str, i64> = active
+        .iter()
+        .flat_map(|&i| &batches[i].mapped)
+        .map(|r| (r.sample.device_sn.as_str(), r.binding.user_id))
+        .collect();
+    let rows: Vec<(&str, &MappedSample)> = active
+        .iter()
+        .flat_map(|&i| {
+            let b = &batches[i];
+            b.mapped.iter().map(move |m| (b.batch_id.as_str(), m))
+        })
+        .collect();
+    let mut inserted = vec![0; active.len()];
+    let mut per_device = PerDevice::new();
+    let chunk = rows_per_statement(backend, HEALTH_COLUMN_COUNT, MAX_ROWS_PER_INSERT);
+    for rows in rows.chunks(chunk) {
+        let mut values = Vec::with_capacity(rows.len() * HEALTH_COLUMN_COUNT);
+        for (batch_id, row) in rows {
+            values.push(Value::BigInt(Some(row.binding.user_id)));
+            push_measurements(&mut values, &row.sample);
+            values.push(Value::BigInt(row.binding.customer_id));
+            values.push(Value::BigInt(row.binding.org_id));
+            values.push(Value::String(Some((*batch_id).to_owned())));
+            values.push(Value::ChronoDateTimeUtc(Some(now)));
+        }
+        let sql = insert_ignore(
+            backend,
+            "t_user_health_data",
+            HEALTH_COLUMNS,
+            &values_list(backend, rows.len(), HEALTH_COLUMN_COUNT),
+            "device_sn, timestamp",
+            "batch_id, device_sn",
+        );
+        for returned in txn.query_all_raw(statement(backend, sql, values)).await? {
+            let batch_id: String = returned.try_get_by_index(0)?;
+            let device: String = returned.try_get_by_index(1)?;
+            if let Some(&pos) = position.get(batch_id.as_str()) {
+                inserted[pos] += 1;
+            }
+            if let Some((&device, &user_id)) = wearers.get_key_value(device.as_str()) {
+                per_device.entry(device).or_insert((user_id, 0)).1 += 1;
+            }
+        }
+    }
+    Ok((inserted, per_device))
+}
+
+/// Keeps samples of unbound devices, skipping ones already quarantined.
+async fn insert_quarantine(
+    txn: &DatabaseTransaction,
+    backend: DbBackend,
+    batches: &[CommitBatch],
+    active: &[usize],
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let rows: Vec<(&str, &Sample)> = active
+        .iter()
+        .flat_map(|&i| {
+            let b = &batches[i];
+            b.unknown.iter().map(move |s| (b.batch_id.as_str(), s))
+        })
+        .collect();
+    let chunk = rows_per_statement(backend, QUARANTINE_COLUMN_COUNT, MAX_ROWS_PER_INSERT);
+    for rows in rows.chunks(chunk) {
+        let mut values = Vec::with_capacity(rows.len() * QUARANTINE_COLUMN_COUNT);
+        for (batch_id, s) in rows {
+            push_measurements(&mut values, s);
+            values.push(Value::String(Some((*batch_id).to_owned())));
+            values.push(Value::ChronoDateTimeUtc(Some(now)));
+        }
+        let sql = insert_ignore(
+            backend,
+            "t_unknown_device_data",
+            QUARANTINE_COLUMNS,
+            &values_list(backend, rows.len(), QUARANTINE_COLUMN_COUNT),
+            "device_sn, timestamp",
+            "",
+        );
+        txn.execute_raw(statement(backend, sql, values)).await?;
+    }
+    Ok(())
+}
+
+/// `device_sn` through `upload_method`, in the order of both sample tables.
+fn push_measurements(values: &mut Vec<Value>, s: &Sample) {
+    values.extend([
+        Value::String(Some(s.device_sn.clone())),
+        Value::Int(s.heart_rate),
+        Value::Int(s.blood_oxygen),
+        Value::Double(s.temperature),
+        Value::Int(s.pressure_high),
+        Value::Int(s.pressure_low),
+        Value::Int(s.stress),
+        Value::Int(s.step),
+        Value::Int(s.distance),
+        Value::Int(s.calorie),
+        Value::Double(s.latitude),
+        Value::Double(s.longitude),
+        Value::String(s.sleep.clone()),
+        Value::ChronoDateTimeUtc(Some(s.timestamp)),
+        Value::String(s.upload_method.clone()),
+    ]);
+}
+
+/// Adds the group's new rows to each device's daily counter. Devices are visited in sorted
+/// order so concurrent transactions lock counter rows in the same order and cannot deadlock.
+async fn upsert_daily(
+    txn: &DatabaseTransaction,
+    backend: DbBackend,
+    day: NaiveDate,
+    now: DateTime<Utc>,
+    per_device: &PerDevice<'_>,
+) -> Result<(), DbErr> {
+    let devices: Vec<_> = per_device.iter().filter(|(_, (_, n))| *n > 0).collect();
+    let chunk = rows_per_statement(backend, 5, MAX_ROWS_PER_INSERT);
+    for rows in devices.chunks(chunk) {
+        let mut values = Vec::with_capacity(rows.len() * 5);
+        for (device, (user_id, inserted)) in rows {
+            values.extend([
+                Value::ChronoDate(Some(day)),
+                Value::String(Some((**device).to_owned())),
+                Value::BigInt(Some(*user_id)),
+                Value::BigInt(Some(i64::try_from(*inserted).unwrap_or(i64::MAX))),
+                Value::ChronoDateTimeUtc(Some(now)),
+            ]);
+        }
+        let update = match backend {
+            DbBackend::MySql => {
+                "ON DUPLICATE KEY UPDATE records = records + VALUES(records), \
+                 user_id = VALUES(user_id), last_seen = VALUES(last_seen)"
+            }
+            _ => {
+                "ON CONFLICT (day, device_sn) DO UPDATE SET \
+                 records = t_device_daily.records + excluded.records, \
+                 user_id = excluded.user_id, last_seen = excluded.last_seen"
+            }
+        };
+        let sql = format!(
+            "INSERT INTO t_device_daily (day, device_sn, user_id, records, last_seen) VALUES {} {update}",
+            values_list(backend, rows.len(), 5)
+        );
+        txn.execute_raw(statement(backend, sql, values)).await?;
+    }
+    Ok(())
+}
+
+/// Writes the batch records; returns the ids it wrote (an id already taken is skipped).
+async fn insert_batch_rows(
+    txn: &DatabaseTransaction,
+    backend: DbBackend,
+    batches: &[CommitBatch],
+    active: &[usize],
+    inserted: &[usize],
+    now: DateTime<Utc>,
+) -> Result<HashSet<String>, DbErr> {
+    let count = |n: usize| Value::Int(Some(i32::try_from(n).unwrap_or(i32::MAX)));
+    let mut claimed = HashSet::with_capacity(active.len());
+    let chunk = rows_per_statement(backend, BATCH_COLUMN_COUNT, MAX_ROWS_PER_INSERT);
+    let pairs: Vec<(&CommitBatch, usize)> = active
+        .iter()
+        .zip(inserted)
+        .map(|(&i, &n)| (&batches[i], n))
+        .collect();
+    for rows in pairs.chunks(chunk) {
+        let mut values = Vec::with_capacity(rows.len() * BATCH_COLUMN_COUNT);
+        for (b, inserted) in rows {
+            let details =
+                serde_json::to_string(&b.error_details).unwrap_or_else(|_| "[]".to_owned());
+            values.extend([
+                Value::String(Some(b.batch_id.clone())),
+                Value::String(Some("committed".to_owned())),
+                count(b.total_records),
+                count(b.rows()),
+                count(b.errors),
+                count(b.warnings),
+                count(*inserted),
+                count(b.mapped.len() - inserted),
+                count(b.unknown.len()),
+                Value::String(Some(details)),
+                Value::Double(Some(b.processing_time_ms)),
+                Value::String(b.trace_id.clone()),
+                Value::ChronoDateTimeUtc(Some(now)),
+            ]);
+        }
+        let sql = insert_ignore(
+            backend,
+            "t_ingest_batch",
+            BATCH_COLUMNS,
+            &values_list(backend, rows.len(), BATCH_COLUMN_COUNT),
+            "batch_id",
+            "batch_id",
+        );
+        for returned in txn.query_all_raw(statement(backend, sql, values)).await? {
+            claimed.insert(returned.try_get_by_index::<String>(0)?);
+        }
+    }
+    Ok(claimed)
+}
+
+/// `INSERT … VALUES …` that skips rows whose `conflict` key exists, optionally returning
+/// `returning` of the rows it did insert.
+fn insert_ignore(
+    backend: DbBackend,
+    table: &str,
+    columns: &str,
+    values: &str,
+    conflict: &str,
+    returning: &str,
+) -> String {
+    let returning = if returning.is_empty() {
+        String::new()
+    } else {
+        format!(" RETURNING {returning}")
+    };
+    match backend {
+        // MariaDB ≥ 10.5 returns only the rows INSERT IGNORE really inserted.
+        DbBackend::MySql => {
+            format!("INSERT IGNORE INTO {table} ({columns}) VALUES {values}{returning}")
+        }
+        _ => format!(
+            "INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT ({conflict}) DO NOTHING{returning}"
+        ),
+    }
+}
