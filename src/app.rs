@@ -1,9 +1,11 @@
 //! Wiring: from a [`Config`] to a running HTTP server.
 
-use crate::api::{self, ApiService, StatusApi, UploadApi};
+use crate::api::{self, ApiService, StatusApi, UploadApi, UploadRateLimit};
 use crate::config::Config;
 use crate::devices::DeviceDirectory;
+use crate::ingest::activity::{Activity, ActivityTask};
 use crate::ingest::{Ingest, Writer, WriterTasks};
+use crate::redis::Redis;
 use crate::store::{self, Store};
 use crate::zone::{UnknownZone, Zone};
 use migration::{Migrator, MigratorTrait};
@@ -11,7 +13,7 @@ use poem::endpoint::BoxEndpoint;
 use poem::listener::{Acceptor, TcpAcceptor};
 use poem::middleware::{CatchPanic, Cors};
 use poem::web::Redirect;
-use poem::{EndpointExt, Route, Server, handler};
+use poem::{Endpoint, EndpointExt, Route, Server, handler};
 use sea_orm::DbErr;
 use std::future::Future;
 use std::time::Duration;
@@ -32,6 +34,9 @@ pub enum StartupError {
     /// The schema could not be brought up to date.
     #[error("cannot migrate the database: {0}")]
     Migration(#[source] DbErr),
+    /// The Redis URL is malformed (an unreachable Redis is not an error).
+    #[error("{0}")]
+    Redis(String),
     /// The database lacks a feature the service needs.
     #[error("unsupported database: {0}")]
     Unsupported(String),
@@ -45,6 +50,8 @@ pub struct App {
     devices: DeviceDirectory,
     writer: Writer,
     writer_tasks: WriterTasks,
+    activity: Activity,
+    activity_task: ActivityTask,
 }
 
 impl App {
@@ -62,8 +69,12 @@ impl App {
             .check_support()
             .await
             .map_err(|err| StartupError::Unsupported(err.to_string()))?;
-        let devices = DeviceDirectory::new(store.clone(), &config.devices);
+        let redis = Redis::connect(&config.redis)
+            .await
+            .map_err(|err| StartupError::Redis(err.to_string()))?;
+        let devices = DeviceDirectory::new(store.clone(), redis.clone(), &config.devices);
         let (writer, writer_tasks) = Writer::start(store.clone(), zone, &config.writer);
+        let (activity, activity_task) = Activity::start(redis);
         Ok(Self {
             config,
             store,
@@ -71,7 +82,14 @@ impl App {
             devices,
             writer,
             writer_tasks,
+            activity,
+            activity_task,
         })
+    }
+
+    /// The device directory (binding lookups and cache invalidation).
+    pub fn devices(&self) -> &DeviceDirectory {
+        &self.devices
     }
 
     /// The storage handle.
@@ -85,10 +103,17 @@ impl App {
             self.store.clone(),
             self.devices.clone(),
             self.writer.clone(),
+            self.activity.clone(),
         );
         api::service(
             UploadApi::new(ingest, self.config.ingest.max_records),
-            StatusApi::new(self.store.clone(), self.writer.clone(), self.zone),
+            StatusApi::new(
+                self.store.clone(),
+                self.writer.clone(),
+                self.devices.clone(),
+                self.activity.clone(),
+                self.zone,
+            ),
         )
     }
 
@@ -109,6 +134,22 @@ impl App {
                 .with(Cors::new().allow_origins(cors.allowed_origins.iter().cloned()))
                 .boxed()
         };
+        let endpoint = match UploadRateLimit::new(&self.config.rate_limit) {
+            None => endpoint,
+            Some(limit) => endpoint
+                .around(move |ep, req| {
+                    let limit = limit.clone();
+                    async move {
+                        if api::is_upload(req.uri().path())
+                            && let Some(refused) = limit.check(&req)
+                        {
+                            return Ok(refused);
+                        }
+                        ep.call(req).await
+                    }
+                })
+                .boxed(),
+        };
         endpoint
             .catch_all_error(api::error_to_json)
             .with(CatchPanic::new().with_handler(api::panic_to_json))
@@ -119,6 +160,7 @@ impl App {
     /// built the app without serving.
     pub async fn close(self) {
         self.writer_tasks.shutdown().await;
+        self.activity_task.shutdown().await;
         if let Err(err) = self.store.connection().clone().close().await {
             tracing::warn!(error = %err, "Closing the database pool failed.");
         }
@@ -146,6 +188,7 @@ impl App {
             .await;
         info!("HTTP server stopped; draining the writer.");
         self.writer_tasks.shutdown().await;
+        self.activity_task.shutdown().await;
         if let Err(err) = self.store.connection().clone().close().await {
             tracing::warn!(error = %err, "Closing the database pool failed.");
         }

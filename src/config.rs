@@ -2,7 +2,7 @@
 //!
 //! Sources, later ones winning: built-in defaults < `bigscreen.toml` (optional, or the file
 //! given with `--config`) < `LJWX_*` environment variables (`__` nests: `LJWX_DATABASE__URL`,
-//! `LJWX_INGEST__MAX_RECORDS`) < `DATABASE_URL`.
+//! `LJWX_INGEST__MAX_RECORDS`) < `DATABASE_URL` and `REDIS_URL`.
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -29,6 +29,10 @@ pub struct Config {
     pub writer: WriterConfig,
     /// Device → wearer mapping cache.
     pub devices: DevicesConfig,
+    /// Redis, for the shared device cache and counters. Optional.
+    pub redis: RedisConfig,
+    /// Per-client request rate limit on the upload endpoints.
+    pub rate_limit: RateLimitConfig,
     /// Logging.
     pub log: LogConfig,
     /// Cross-origin requests from browsers.
@@ -44,6 +48,8 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             writer: WriterConfig::default(),
             devices: DevicesConfig::default(),
+            redis: RedisConfig::default(),
+            rate_limit: RateLimitConfig::default(),
             log: LogConfig::default(),
             cors: CorsConfig::default(),
         }
@@ -171,6 +177,57 @@ impl Default for DevicesConfig {
     }
 }
 
+/// Redis (DESIGN §6). Without a URL the service runs on its in-process cache alone.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://host:6379/0` for one node, `redis+cluster://host1:7000,host2:7001` for a
+    /// Redis Cluster. `REDIS_URL` overrides. Unset (default): no Redis.
+    pub url: Option<Secret>,
+    /// Prefix of every key this service writes, so instances of different deployments can
+    /// share a Redis.
+    pub key_prefix: String,
+    /// Longest wait for one Redis call, in milliseconds; slower calls count as failures
+    /// and the upload continues without Redis.
+    pub timeout_ms: u64,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            key_prefix: "ljwx:".to_owned(),
+            timeout_ms: 100,
+        }
+    }
+}
+
+/// Per-client rate limit on uploads (the seed's nginx: 100 r/s, burst 50). Off by default.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Whether uploads are rate-limited.
+    pub enabled: bool,
+    /// Sustained requests per second per client.
+    pub per_second: u32,
+    /// Requests a client may send at once above the sustained rate.
+    pub burst: u32,
+    /// Identify clients by the first `X-Forwarded-For` (or `X-Real-IP`) address instead of
+    /// the peer address. Turn on only behind a proxy that sets it (the seed's nginx does).
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            per_second: 100,
+            burst: 50,
+            trust_forwarded_for: false,
+        }
+    }
+}
+
 /// Logging settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -210,7 +267,7 @@ pub struct CorsConfig {
 }
 
 impl Config {
-    /// Loads defaults < `file` (if it exists) < `LJWX_*` < `DATABASE_URL`.
+    /// Loads defaults < `file` (if it exists) < `LJWX_*` < `DATABASE_URL`, `REDIS_URL`.
     pub fn load(file: &Path) -> Result<Self, Box<figment::Error>> {
         Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file(file))
@@ -220,6 +277,7 @@ impl Config {
                     .only(&["DATABASE_URL"])
                     .map(|_| "database.url".into()),
             )
+            .merge(Env::raw().only(&["REDIS_URL"]).map(|_| "redis.url".into()))
             .extract()
             .map_err(Box::new)
     }

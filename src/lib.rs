@@ -9,7 +9,9 @@
 //! - [`app`] — wiring: open and migrate storage, build the pipeline, serve HTTP.
 //! - [`api`] — poem-openapi endpoints and wire types; maps domain errors to status codes.
 //! - [`ingest`] — body → records (lenient per record) → validation → the upload pipeline.
-//! - [`devices`] — device → wearer mapping cache and the bindings file import.
+//! - [`devices`] — device → wearer mapping cache (L1 moka, L2 Redis, L3 SQL) and the bindings
+//!   file import.
+//! - [`redis`] — the optional Redis (node or cluster) shared by the cache and counters.
 //! - [`store`] — every SQL statement: the batch commit, lookups, statistics.
 //! - [`telemetry`] — logging.
 //! - [`zone`] — which calendar day "today" is.
@@ -28,6 +30,7 @@ pub mod config;
 pub mod devices;
 pub mod error;
 pub mod ingest;
+pub mod redis;
 pub mod store;
 pub mod telemetry;
 pub mod zone;

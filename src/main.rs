@@ -90,6 +90,11 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    // Thousands of devices keep connections open: lift the soft open-files limit to the hard.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!(limit, "Open-files limit raised."),
+        Err(err) => tracing::warn!(error = %err, "Could not raise the open-files limit."),
+    }
     let listener = std::net::TcpListener::bind(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let app = App::build(config).await?;

@@ -1,12 +1,14 @@
 //! The HTTP API: poem-openapi endpoints, their wire types, and the OpenAPI document.
 
 mod errors;
+mod limit;
 mod payload;
 mod status;
 mod upload;
 pub mod wire;
 
 pub use errors::{error_to_json, panic_to_json};
+pub use limit::{UploadRateLimit, is_upload};
 pub use status::StatusApi;
 pub use upload::UploadApi;
 

@@ -2,7 +2,9 @@
 
 use super::ApiTags;
 use super::wire::ErrorBody;
+use crate::devices::DeviceDirectory;
 use crate::ingest::Writer;
+use crate::ingest::activity::Activity;
 use crate::store::{Store, StoreError};
 use crate::zone::Zone;
 use chrono::Utc;
@@ -18,15 +20,25 @@ const PING_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct StatusApi {
     store: Store,
     writer: Writer,
+    devices: DeviceDirectory,
+    activity: Activity,
     zone: Zone,
 }
 
 impl StatusApi {
-    /// Status of `store` and `writer`, with days counted in `zone`.
-    pub fn new(store: Store, writer: Writer, zone: Zone) -> Self {
+    /// Status of the service's parts, with days counted in `zone`.
+    pub fn new(
+        store: Store,
+        writer: Writer,
+        devices: DeviceDirectory,
+        activity: Activity,
+        zone: Zone,
+    ) -> Self {
         Self {
             store,
             writer,
+            devices,
+            activity,
             zone,
         }
     }
@@ -35,7 +47,7 @@ impl StatusApi {
 /// State of one component.
 #[derive(Object)]
 pub struct ComponentStatus {
-    /// `up` or `down`.
+    /// `up`, `down`, or `degraded` (the cache without its Redis level: uploads continue).
     pub status: String,
     /// What the component is (`sqlite`, `in_process`, `group_commit x4`).
     pub kind: String,
@@ -90,6 +102,12 @@ pub struct StatsReport {
     pub active_devices: u64,
     /// Wearers of those devices.
     pub active_users: u64,
+    /// Samples stored per second, averaged over the last 10 seconds (all instances when
+    /// Redis is configured, else this instance).
+    pub records_per_second: f64,
+    /// Devices with samples stored in the last 5 minutes (all instances when Redis is
+    /// configured, else this instance; approximate with Redis).
+    pub active_devices_5m: u64,
     /// The day counted (`YYYY-MM-DD`).
     pub date: String,
     /// When the statistics were read (RFC 3339, service time zone).
@@ -152,8 +170,15 @@ impl StatusApi {
                     queue_capacity: None,
                 },
                 cache: ComponentStatus {
-                    status: up(true),
-                    kind: "in_process".to_owned(),
+                    status: match self.devices.redis_status() {
+                        Some(false) => "degraded".to_owned(),
+                        _ => up(true),
+                    },
+                    kind: match self.devices.redis_status() {
+                        Some(_) => "in_process+redis",
+                        None => "in_process",
+                    }
+                    .to_owned(),
                     latency_ms: None,
                     queued_rows: None,
                     queue_capacity: None,
@@ -189,6 +214,11 @@ impl StatusApi {
                 today_records: stats.records,
                 active_devices: stats.devices,
                 active_users: stats.users,
+                records_per_second: {
+                    let last = self.activity.per_second(10).await;
+                    last.iter().map(|(_, n)| *n as f64).sum::<f64>() / 10.0
+                },
+                active_devices_5m: self.activity.active_devices().await,
                 date: day.to_string(),
                 timestamp: self.zone.format(now),
             })),

@@ -4,6 +4,7 @@
 //! `validate` applies DESIGN §3, `pipeline` resolves devices and hands the rows to the
 //! group-commit `writer`, answering only once they are committed.
 
+pub mod activity;
 mod batcher;
 mod parse;
 mod pipeline;

@@ -1,6 +1,7 @@
 //! The upload pipeline: validate → replay check → resolve devices → commit → result.
 
 use super::Writer;
+use super::activity::Activity;
 use super::validate::{Checked, check};
 use super::{Sample, Upload};
 use crate::devices::DeviceDirectory;
@@ -19,6 +20,7 @@ pub struct Ingest {
     store: Store,
     devices: DeviceDirectory,
     writer: Writer,
+    activity: Activity,
 }
 
 /// What an accepted upload answers: the seed's fields plus ours.
@@ -53,11 +55,12 @@ pub struct BatchResult {
 impl Ingest {
     /// A pipeline reading batch records from `store`, resolving devices through `devices`
     /// and committing through `writer`.
-    pub fn new(store: Store, devices: DeviceDirectory, writer: Writer) -> Self {
+    pub fn new(store: Store, devices: DeviceDirectory, writer: Writer, activity: Activity) -> Self {
         Self {
             store,
             devices,
             writer,
+            activity,
         }
     }
 
@@ -109,6 +112,8 @@ impl Ingest {
 
         let (mapped, unknown) = self.split_by_binding(samples).await?;
         let (valid, unknown_count) = (mapped.len() + unknown.len(), unknown.len());
+        let mut active: Vec<String> = mapped.iter().map(|m| m.sample.device_sn.clone()).collect();
+        active.dedup();
         let receipt = self
             .writer
             .submit(CommitBatch {
@@ -130,6 +135,11 @@ impl Ingest {
             } => (inserted, duplicates),
             Committed::Replayed(stored) => return Ok(replay(stored)),
         };
+        if inserted > 0 {
+            active.sort_unstable();
+            active.dedup();
+            self.activity.record(inserted as u64, active);
+        }
         if unknown_count > 0 {
             debug!(batch_id = %batch_id, samples = unknown_count, "Samples of unbound devices quarantined.");
         }

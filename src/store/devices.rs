@@ -14,8 +14,8 @@ use std::collections::HashMap;
 /// Devices looked up per `IN (…)` query.
 const LOOKUP_CHUNK: usize = 1000;
 
-/// Who wears a device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Who wears a device. Cached in Redis as this JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Binding {
     /// `sys_user.id`.
     pub user_id: i64,

@@ -1,0 +1,230 @@
+//! Live activity counters for the dashboard: records per second and distinct active devices.
+//!
+//! With Redis they are shared by every instance (per-second `INCRBY` keys and per-minute
+//! HyperLogLogs, written once a second by a background task, so a slow Redis never delays an
+//! upload); without Redis each instance counts its own uploads in process.
+//! "Today" totals do not live here: they are exact SQL counters (see `t_device_daily`).
+
+use crate::redis::Redis;
+use chrono::Utc;
+use moka::sync::Cache;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Seconds of per-second history kept (15 minutes, the dashboard's chart).
+pub const HISTORY_SECS: i64 = 900;
+/// A device is active when it sent a stored sample within this window.
+pub const ACTIVE_WINDOW: Duration = Duration::from_secs(300);
+
+/// One committed upload, as the counters see it.
+#[derive(Debug)]
+pub struct Committed {
+    /// Epoch second of the commit.
+    pub second: i64,
+    /// Rows stored.
+    pub records: u64,
+    /// Devices with stored rows.
+    pub devices: Vec<String>,
+}
+
+/// Activity counters, in Redis or in process. Cheap to clone.
+#[derive(Clone)]
+pub struct Activity {
+    local: Arc<Local>,
+    shared: Option<(Redis, mpsc::Sender<Committed>)>,
+}
+
+/// Owns the task that forwards counts to Redis; [`ActivityTask::shutdown`] flushes and joins.
+pub struct ActivityTask {
+    handle: Option<JoinHandle<()>>,
+    stop: CancellationToken,
+}
+
+struct Local {
+    /// Records per epoch second, the last [`HISTORY_SECS`].
+    per_second: Mutex<BTreeMap<i64, u64>>,
+    /// Devices seen within [`ACTIVE_WINDOW`].
+    active: Cache<String, ()>,
+}
+
+impl Activity {
+    /// Counters over `redis` when configured, else in process.
+    pub fn start(redis: Option<Redis>) -> (Activity, ActivityTask) {
+        let local = Arc::new(Local {
+            per_second: Mutex::default(),
+            active: Cache::builder()
+                .time_to_live(ACTIVE_WINDOW)
+                .max_capacity(1_000_000)
+                .build(),
+        });
+        let stop = CancellationToken::new();
+        let (shared, handle) = match redis {
+            Some(redis) => {
+                let (tx, rx) = mpsc::channel(65_536);
+                let handle = tokio::spawn(forward(redis.clone(), rx, stop.clone()));
+                (Some((redis, tx)), Some(handle))
+            }
+            None => (None, None),
+        };
+        (Activity { local, shared }, ActivityTask { handle, stop })
+    }
+
+    /// Counts a committed upload. Never waits.
+    pub fn record(&self, records: u64, devices: Vec<String>) {
+        if records == 0 {
+            return;
+        }
+        let second = Utc::now().timestamp();
+        match &self.shared {
+            // A full channel means Redis is far behind: drop the count rather than slow
+            // uploads (these are display counters, not data).
+            Some((_, tx)) => {
+                let _ = tx.try_send(Committed {
+                    second,
+                    records,
+                    devices,
+                });
+            }
+            None => {
+                let mut per_second = self
+                    .local
+                    .per_second
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                *per_second.entry(second).or_default() += records;
+                while per_second
+                    .first_key_value()
+                    .is_some_and(|(&s, _)| s <= second - HISTORY_SECS)
+                {
+                    per_second.pop_first();
+                }
+                drop(per_second);
+                for device in devices {
+                    self.local.active.insert(device, ());
+                }
+            }
+        }
+    }
+
+    /// Records per second for each of the last `seconds` complete seconds, oldest first.
+    pub async fn per_second(&self, seconds: i64) -> Vec<(i64, u64)> {
+        let now = Utc::now().timestamp();
+        let range = (now - seconds)..now;
+        match &self.shared {
+            Some((redis, _)) => {
+                let keys: Vec<String> = range.clone().map(|s| rps_key(redis, s)).collect();
+                let mut mget = redis::cmd("MGET");
+                mget.arg(&keys);
+                let values: Vec<Option<u64>> = redis.query(&mget).await.unwrap_or_default();
+                range
+                    .zip(values.into_iter().chain(std::iter::repeat(None)))
+                    .map(|(s, v)| (s, v.unwrap_or(0)))
+                    .collect()
+            }
+            None => {
+                let per_second = self
+                    .local
+                    .per_second
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                range
+                    .map(|s| (s, per_second.get(&s).copied().unwrap_or(0)))
+                    .collect()
+            }
+        }
+    }
+
+    /// Distinct devices with stored samples in the last five minutes (approximate with
+    /// Redis: HyperLogLog, ±0.8 %).
+    pub async fn active_devices(&self) -> u64 {
+        match &self.shared {
+            Some((redis, _)) => {
+                let minute = Utc::now().timestamp() / 60;
+                let keys: Vec<String> = (minute - 4..=minute)
+                    .map(|m| active_key(redis, m))
+                    .collect();
+                let mut count = redis::cmd("PFCOUNT");
+                count.arg(&keys);
+                redis.query(&count).await.unwrap_or(0)
+            }
+            None => {
+                self.local.active.run_pending_tasks();
+                self.local.active.entry_count()
+            }
+        }
+    }
+}
+
+/// HyperLogLog of one minute's active devices. All activity keys share the `{activity}` hash
+/// tag: in a Redis Cluster they live in one slot, so `MGET`, `PFCOUNT` and the pipeline can
+/// span them (one small write per second per instance; no hot spot worth spreading).
+fn active_key(redis: &Redis, minute: i64) -> String {
+    redis.key(&format!("{{activity}}:active:{minute}"))
+}
+
+/// Records committed in one second.
+fn rps_key(redis: &Redis, second: i64) -> String {
+    redis.key(&format!("{{activity}}:rps:{second}"))
+}
+
+impl ActivityTask {
+    /// Sends what is buffered to Redis and stops the task.
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        if let Some(handle) = self.handle {
+            let _ = handle.await;
+        }
+    }
+}
+
+/// Aggregates counts for a second at a time and writes them to Redis in one pipeline.
+async fn forward(redis: Redis, mut rx: mpsc::Receiver<Committed>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut seconds: BTreeMap<i64, u64> = BTreeMap::new();
+    let mut minutes: BTreeMap<i64, HashSet<String>> = BTreeMap::new();
+    loop {
+        let flush_now = tokio::select! {
+            item = rx.recv() => match item {
+                Some(c) => {
+                    *seconds.entry(c.second).or_default() += c.records;
+                    minutes.entry(c.second / 60).or_default().extend(c.devices);
+                    false
+                }
+                None => true,
+            },
+            _ = tick.tick() => false,
+            () = stop.cancelled() => true,
+        };
+        if (flush_now || tick_due(&seconds)) && !seconds.is_empty() {
+            let mut pipe = redis::pipe();
+            for (second, records) in std::mem::take(&mut seconds) {
+                let key = rps_key(&redis, second);
+                pipe.cmd("INCRBY").arg(&key).arg(records).ignore();
+                pipe.cmd("EXPIRE").arg(&key).arg(HISTORY_SECS + 60).ignore();
+            }
+            for (minute, devices) in std::mem::take(&mut minutes) {
+                let key = active_key(&redis, minute);
+                pipe.cmd("PFADD")
+                    .arg(&key)
+                    .arg(devices.into_iter().collect::<Vec<_>>())
+                    .ignore();
+                pipe.cmd("EXPIRE").arg(&key).arg(600).ignore();
+            }
+            let _: Option<()> = redis.pipeline(&pipe).await;
+        }
+        if flush_now {
+            break;
+        }
+    }
+}
+
+/// Whether the oldest buffered second is complete, so it can be written.
+fn tick_due(seconds: &BTreeMap<i64, u64>) -> bool {
+    seconds
+        .first_key_value()
+        .is_some_and(|(&s, _)| s < Utc::now().timestamp())
+}
