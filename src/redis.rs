@@ -30,7 +30,7 @@ enum Conn {
 
 enum Client {
     Single(redis::Client),
-    Cluster(ClusterClient),
+    Cluster(Box<ClusterClient>),
 }
 
 /// A Redis (node or cluster) that may be down. Cheap to clone.
@@ -70,7 +70,7 @@ impl Redis {
                 .connection_timeout(Duration::from_millis(config.timeout_ms.max(100) * 5))
                 .response_timeout(Duration::from_millis(config.timeout_ms))
                 .build()
-                .map(Client::Cluster)
+                .map(|c| Client::Cluster(Box::new(c)))
         } else {
             redis::Client::open(url).map(Client::Single)
         }

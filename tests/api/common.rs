@@ -5,6 +5,7 @@
 //! `BIGSCREEN_TEST_POSTGRES_URL` are set (`.ci/run` sets both); when a set URL cannot be reached
 //! the test fails instead of skipping.
 
+use ljwx_bigscreen::devices::DeviceDirectory;
 use ljwx_bigscreen::store::{DeviceImport, Store};
 use ljwx_bigscreen::{App, Config};
 use reqwest::StatusCode;
@@ -21,22 +22,31 @@ pub enum Backend {
     Sqlite,
     MariaDb,
     Postgres,
+    /// SQLite with the Redis cache level and counters (`BIGSCREEN_TEST_REDIS_URL`).
+    SqliteRedis,
 }
 
 impl Backend {
     fn admin_url_var(self) -> Option<&'static str> {
         match self {
-            Backend::Sqlite => None,
+            Backend::Sqlite | Backend::SqliteRedis => None,
             Backend::MariaDb => Some("BIGSCREEN_TEST_MYSQL_URL"),
             Backend::Postgres => Some("BIGSCREEN_TEST_POSTGRES_URL"),
         }
     }
 }
 
+/// Redis for tests: `BIGSCREEN_TEST_REDIS_URL`, or `None` when unset.
+pub fn redis_url() -> Option<String> {
+    std::env::var("BIGSCREEN_TEST_REDIS_URL").ok()
+}
+
 /// A database created for one test and dropped after it.
 pub struct TestDb {
     /// URL of the test's own database.
     pub url: String,
+    /// Redis key prefix of this test, unique like the database.
+    pub redis_prefix: String,
     backend: Backend,
     admin_url: Option<String>,
     name: String,
@@ -47,11 +57,16 @@ impl TestDb {
     /// A fresh, empty database; `None` when the backend is not configured for this run.
     pub async fn create(backend: Backend) -> Option<TestDb> {
         let name = format!("ljwx_t_{}", uuid_simple());
+        if backend == Backend::SqliteRedis && redis_url().is_none() {
+            eprintln!("BIGSCREEN_TEST_REDIS_URL is not set: Redis variant not run");
+            return None;
+        }
         let Some(var) = backend.admin_url_var() else {
             let dir = tempfile::tempdir().expect("temp dir");
             let url = format!("sqlite://{}/ljwx.db?mode=rwc", dir.path().display());
             return Some(TestDb {
                 url,
+                redis_prefix: format!("{name}:"),
                 backend,
                 admin_url: None,
                 name,
@@ -75,6 +90,7 @@ impl TestDb {
             .map_or(admin_url.as_str(), |(base, _)| base);
         Some(TestDb {
             url: format!("{base}/{name}"),
+            redis_prefix: format!("{name}:"),
             backend,
             admin_url: Some(admin_url),
             name,
@@ -137,6 +153,10 @@ pub struct TestApp {
     pub store: Store,
     /// URL of the test database.
     pub database_url: String,
+    /// Redis key prefix of this test (used when the variant has Redis).
+    pub redis_prefix: String,
+    /// The server's device directory (cache levels and their counters).
+    pub devices: DeviceDirectory,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
     /// Kept last so the database is dropped after the server stopped.
@@ -171,9 +191,14 @@ impl TestApp {
         let mut config = Config::default();
         config.database.url = ljwx_bigscreen::config::Secret::new(db.url.clone());
         config.database.max_connections = 5;
+        if db.backend == Backend::SqliteRedis {
+            config.redis.url = redis_url().map(ljwx_bigscreen::config::Secret::new);
+            config.redis.key_prefix = db.redis_prefix.clone();
+        }
         configure(&mut config);
         let app = App::build(config).await.expect("app builds");
         let store = app.store().clone();
+        let devices = app.devices().clone();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let (tx, rx) = oneshot::channel::<()>();
@@ -189,6 +214,8 @@ impl TestApp {
             db: assert_db,
             store,
             database_url: db.url.clone(),
+            redis_prefix: db.redis_prefix.clone(),
+            devices,
             shutdown: Some(tx),
             server: Some(server),
             _db: db,
@@ -291,14 +318,19 @@ impl TestApp {
             .unwrap_or_else(|err| panic!("{sql}: {err}"));
     }
 
-    /// Stops the server gracefully and waits for it.
-    pub async fn stop(mut self) {
+    /// Stops the server gracefully and waits for it; the database stays for assertions.
+    pub async fn shut_down(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         if let Some(server) = self.server.take() {
             server.await.expect("server task").expect("server ran");
         }
+    }
+
+    /// Stops the server gracefully, waits for it, and drops the database.
+    pub async fn stop(mut self) {
+        self.shut_down().await;
     }
 }
 
@@ -323,7 +355,7 @@ pub fn now() -> i64 {
 }
 
 /// Runs each listed `async fn name(backend: Backend)` once per backend, as
-/// `sqlite::name`, `mariadb::name` and `postgres::name`.
+/// `sqlite::name`, `mariadb::name`, `postgres::name` and `sqlite_redis::name`.
 #[macro_export]
 macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {
@@ -348,6 +380,14 @@ macro_rules! backend_tests {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name($crate::common::Backend::Postgres).await
+                }
+            )*
+        }
+        mod sqlite_redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::SqliteRedis).await
                 }
             )*
         }

@@ -1,6 +1,8 @@
 //! Integration tests: the real server over real HTTP against real databases.
 
+mod cache;
 mod common;
+mod crash;
 mod devices;
 mod idempotency;
 mod openapi;
@@ -8,3 +10,4 @@ mod schema;
 mod stats;
 mod upload;
 mod validation;
+mod writer;

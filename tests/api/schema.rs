@@ -64,7 +64,9 @@ async fn existing_health_table_gets_the_unique_key_it_lacks(backend: Backend) {
     };
     let boot = Database::connect(&db.url).await.expect("connect");
     let (id, ts) = match backend {
-        Backend::Sqlite => ("INTEGER PRIMARY KEY AUTOINCREMENT", "TIMESTAMP"),
+        Backend::Sqlite | Backend::SqliteRedis => {
+            ("INTEGER PRIMARY KEY AUTOINCREMENT", "TIMESTAMP")
+        }
         Backend::MariaDb => ("BIGINT AUTO_INCREMENT PRIMARY KEY", "TIMESTAMP NULL"),
         Backend::Postgres => ("BIGSERIAL PRIMARY KEY", "TIMESTAMPTZ"),
     };

@@ -1,0 +1,157 @@
+//! Acknowledged means stored: kill the server process (SIGKILL) in the middle of uploads and
+//! check that every acknowledged record is in the database.
+
+use crate::common::{Backend, TestDb, now};
+use ljwx_bigscreen::App;
+use ljwx_bigscreen::store::DeviceImport;
+use sea_orm::{ConnectionTrait, Database, Statement};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Clients uploading at once.
+const CLIENTS: usize = 8;
+/// Records per upload.
+const RECORDS: i64 = 50;
+/// Acknowledged uploads to wait for before the kill.
+const ACKS_BEFORE_KILL: usize = 60;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_keeps_every_acknowledged_record_through_sigkill() {
+    kill_during_uploads(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_keeps_every_acknowledged_record_through_sigkill() {
+    kill_during_uploads(Backend::MariaDb).await;
+}
+
+async fn kill_during_uploads(backend: Backend) {
+    let Some(db) = TestDb::create(backend).await else {
+        return;
+    };
+    // Schema and bindings first, in process.
+    let mut config = ljwx_bigscreen::Config::default();
+    config.database.url = ljwx_bigscreen::config::Secret::new(db.url.clone());
+    let app = App::build(config).await.expect("migrate");
+    let devices: Vec<DeviceImport> = (1..=CLIENTS as i64)
+        .map(|n| DeviceImport {
+            device_sn: format!("KILLWATCH{n}"),
+            user_id: n,
+            customer_id: Some(1),
+            org_id: Some(1),
+        })
+        .collect();
+    app.store().bind_devices(&devices).await.expect("bind");
+    app.close().await;
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_ljwx-bigscreen"))
+        .args(["--config", "/nonexistent/bigscreen.toml", "serve"])
+        .env("DATABASE_URL", &db.url)
+        .env("LJWX_LISTEN", format!("127.0.0.1:{port}"))
+        .env("LJWX_WRITER__LINGER_MS", "20")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start server");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client
+        .get(format!("{base}/api/health"))
+        .send()
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "server did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let acked: Arc<Mutex<HashMap<String, i64>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let t = now() - 90_000;
+    let clients: Vec<_> = (1..=CLIENTS)
+        .map(|c| {
+            let (client, base, acked, stop) = (client.clone(), base.clone(), acked.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut seq: i64 = 0;
+                // Bounded: stops at the kill, or after 60 s whatever happens.
+                let give_up = Instant::now() + Duration::from_secs(60);
+                while !stop.load(Ordering::Relaxed) && Instant::now() < give_up {
+                    let batch_id = format!("kill-{c}-{seq}");
+                    let records: Vec<Value> = (0..RECORDS)
+                        .map(|i| json!({"deviceSn": format!("KILLWATCH{c}"), "heartRate": 70, "timestamp": t + seq * RECORDS + i}))
+                        .collect();
+                    seq += 1;
+                    let Ok(resp) = client
+                        .post(format!("{base}/upload_health_data_batch"))
+                        .json(&json!({"data": records, "batchId": batch_id}))
+                        .send()
+                        .await
+                    else {
+                        break;
+                    };
+                    if resp.status() == 200
+                        && let Ok(body) = resp.json::<Value>().await
+                    {
+                        let inserted = body["inserted"].as_i64().expect("inserted");
+                        acked.lock().expect("lock").insert(batch_id, inserted);
+                    }
+                }
+            })
+        })
+        .collect();
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acked.lock().expect("lock").len() < ACKS_BEFORE_KILL {
+        assert!(Instant::now() < deadline, "uploads too slow");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.kill().expect("SIGKILL");
+    server.wait().expect("server gone");
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.await.expect("client");
+    }
+
+    let acked = acked.lock().expect("lock").clone();
+    assert!(acked.len() >= ACKS_BEFORE_KILL);
+    let db_conn = Database::connect(&db.url).await.expect("connect");
+    let backend = db_conn.get_database_backend();
+    let rows = db_conn
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT batch_id, COUNT(*) AS n FROM t_user_health_data GROUP BY batch_id".to_owned(),
+        ))
+        .await
+        .expect("count per batch");
+    let stored: HashMap<String, i64> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.try_get::<String>("", "batch_id").expect("batch id"),
+                r.try_get::<i64>("", "n").expect("count"),
+            )
+        })
+        .collect();
+    for (batch_id, inserted) in &acked {
+        assert_eq!(
+            inserted, &RECORDS,
+            "{batch_id} was answered with fewer new rows"
+        );
+        assert_eq!(
+            stored.get(batch_id),
+            Some(inserted),
+            "acknowledged batch {batch_id} lost"
+        );
+    }
+    db_conn.close().await.expect("close");
+}

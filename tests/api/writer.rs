@@ -1,0 +1,184 @@
+//! The group-commit writer through the server: backpressure, failure isolation, and the
+//! drain at shutdown.
+
+use crate::backend_tests;
+use crate::common::{Backend, TestApp, now};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+backend_tests!(
+    full_queue_is_answered_503_with_retry_after_and_nothing_is_lost,
+    failed_commit_fails_its_group_and_the_next_group_commits,
+    uploads_of_many_clients_share_commits,
+    shutdown_commits_queued_uploads_before_exit,
+);
+
+fn records(device: &str, from: i64, count: i64) -> Value {
+    Value::Array(
+        (0..count)
+            .map(|i| json!({"deviceSn": device, "heartRate": 70, "timestamp": from + i}))
+            .collect(),
+    )
+}
+
+async fn full_queue_is_answered_503_with_retry_after_and_nothing_is_lost(backend: Backend) {
+    // Room for two uploads of 5 rows; a commit waits 1.5 s for more rows to arrive.
+    let Some(app) = TestApp::spawn_with(backend, |c| {
+        c.writer.queue_rows = 10;
+        c.writer.queue_wait_ms = 50;
+        c.writer.linger_ms = 1500;
+        c.writer.max_rows = 1000;
+        c.writer.writers = 1;
+    })
+    .await
+    else {
+        return;
+    };
+    app.bind("WATCH0001", 1, 1, 1).await;
+    let t = now() - 10_000;
+    let replies = futures::future::join_all(
+        (0..3).map(|i| app.upload(records("WATCH0001", t + i * 100, 5), None)),
+    )
+    .await;
+    let ok: Vec<_> = replies.iter().filter(|r| r.status == 200).collect();
+    let refused: Vec<_> = replies.iter().filter(|r| r.status == 503).collect();
+    assert_eq!(
+        (ok.len(), refused.len()),
+        (2, 1),
+        "{:?}",
+        replies.iter().map(|r| &r.text).collect::<Vec<_>>()
+    );
+    assert_eq!(refused[0].body["error"], "overloaded");
+    assert_eq!(refused[0].headers["retry-after"], "1");
+    for reply in ok {
+        assert_eq!(reply.body["inserted"], 5);
+    }
+    // Exactly what was acknowledged is stored.
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM t_user_health_data").await,
+        10
+    );
+    app.stop().await;
+}
+
+async fn failed_commit_fails_its_group_and_the_next_group_commits(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, |c| {
+        c.writer.linger_ms = 300;
+        c.writer.writers = 1;
+    })
+    .await
+    else {
+        return;
+    };
+    app.bind("WATCH0001", 1, 1, 1).await;
+    let t = now() - 20_000;
+    // Break the commit: the daily counters table is away.
+    app.exec("ALTER TABLE t_device_daily RENAME TO t_device_daily_away")
+        .await;
+    let failed = futures::future::join_all(
+        (0..3).map(|i| app.upload(records("WATCH0001", t + i * 10, 3), None)),
+    )
+    .await;
+    for reply in &failed {
+        assert_eq!(reply.status, 500, "{}", reply.text);
+        assert_eq!(reply.body["error"], "internal");
+    }
+    app.exec("ALTER TABLE t_device_daily_away RENAME TO t_device_daily")
+        .await;
+    let next = app.upload(records("WATCH0001", t + 100, 3), None).await;
+    assert_eq!(next.status, 200, "{}", next.text);
+    assert_eq!(next.body["inserted"], 3);
+    // Nothing of the failed group was stored; a retry of it commits now.
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM t_user_health_data").await,
+        3
+    );
+    let retry = app.upload(records("WATCH0001", t, 3), None).await;
+    assert_eq!(retry.body["inserted"], 3, "{}", retry.text);
+    app.stop().await;
+}
+
+async fn uploads_of_many_clients_share_commits(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, |c| c.writer.linger_ms = 50).await else {
+        return;
+    };
+    for n in 1..=20 {
+        app.bind(&format!("WATCH{n:04}"), n, 1, 1).await;
+    }
+    let t = now() - 30_000;
+    let replies = futures::future::join_all(
+        (1..=20).map(|n| app.upload(records(&format!("WATCH{n:04}"), t, 10), None)),
+    )
+    .await;
+    for reply in &replies {
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        assert_eq!(reply.body["inserted"], 10);
+    }
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM t_user_health_data").await,
+        200
+    );
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM t_ingest_batch").await, 20);
+    assert_eq!(
+        app.scalar("SELECT SUM(records) FROM t_device_daily").await,
+        200
+    );
+    // 20 uploads arriving together do not take 20 transactions.
+    let transactions = app
+        .scalar("SELECT COUNT(DISTINCT create_time) FROM t_ingest_batch")
+        .await;
+    assert!(
+        transactions < 20,
+        "{transactions} commits for 20 concurrent uploads"
+    );
+    app.stop().await;
+}
+
+async fn shutdown_commits_queued_uploads_before_exit(backend: Backend) {
+    // A commit would wait 60 s for more rows: only the shutdown can flush it in time.
+    let Some(mut app) = TestApp::spawn_with(backend, |c| {
+        c.writer.linger_ms = 60_000;
+        c.writer.writers = 1;
+    })
+    .await
+    else {
+        return;
+    };
+    app.bind("WATCH0001", 1, 1, 1).await;
+    let t = now() - 40_000;
+    let client = app.client.clone();
+    let url = app.url("/upload_health_data_batch");
+    let upload = tokio::spawn(async move {
+        client
+            .post(url)
+            .json(&json!({"data": records("WATCH0001", t, 7)}))
+            .send()
+            .await
+            .expect("request")
+            .json::<Value>()
+            .await
+            .expect("json")
+    });
+    // Wait (bounded) until the upload sits in the writer queue.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let health = app.get("/api/health").await;
+        if health.body["components"]["writer"]["queued_rows"] == 7 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "upload never queued: {}",
+            health.text
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    app.shut_down().await;
+    let answer = upload.await.expect("upload task");
+    assert_eq!(answer["status"], "accepted");
+    assert_eq!(answer["inserted"], 7);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM t_user_health_data").await,
+        7
+    );
+}
