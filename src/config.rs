@@ -148,7 +148,7 @@ impl Default for WriterConfig {
             max_rows: 4000,
             max_bytes: 8 * 1024 * 1024,
             linger_ms: 5,
-            queue_rows: 200_000,
+            queue_rows: 20_000,
             queue_wait_ms: 200,
         }
     }

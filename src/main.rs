@@ -4,8 +4,14 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use ljwx_bigscreen::config::Config;
 use ljwx_bigscreen::devices::parse_bindings_csv;
+use ljwx_bigscreen::store::{BenchMethod, BenchOptions};
 use ljwx_bigscreen::{App, telemetry};
 use std::path::PathBuf;
+
+/// mimalloc returns freed memory to the OS far better than glibc's malloc under many
+/// threads and short-lived request buffers (measured: docs/BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(
@@ -31,6 +37,22 @@ enum Command {
         /// Where to write it; `-` for standard output.
         #[arg(long, default_value = "openapi/openapi.json")]
         output: PathBuf,
+    },
+    /// Measure the database's raw insert rate into the health table (use a scratch database:
+    /// it adds the rows it measures).
+    BenchDb {
+        /// Rows to insert.
+        #[arg(long, default_value_t = 200_000)]
+        rows: usize,
+        /// Rows per transaction.
+        #[arg(long, default_value_t = 1000)]
+        chunk: usize,
+        /// Parallel connections (SQLite: 1).
+        #[arg(long, default_value_t = 4)]
+        connections: usize,
+        /// `multi` (multi-row insert) or `copy` (PostgreSQL COPY through a staging table).
+        #[arg(long, default_value = "multi")]
+        method: String,
     },
     /// Manage device → user bindings.
     Devices {
@@ -72,6 +94,32 @@ async fn main() -> anyhow::Result<()> {
                 std::fs::write(&output, format!("{spec}\n"))
                     .with_context(|| format!("cannot write {}", output.display()))?;
             }
+            Ok(())
+        }
+        Command::BenchDb {
+            rows,
+            chunk,
+            connections,
+            method,
+        } => {
+            let method = match method.as_str() {
+                "multi" => BenchMethod::Multi,
+                "copy" => BenchMethod::Copy,
+                other => anyhow::bail!("unknown method {other:?}: multi or copy"),
+            };
+            config.database.max_connections = config.database.max_connections.max(connections as u32 + 1);
+            let app = App::build(config).await?;
+            let result = app
+                .store()
+                .bench_insert(BenchOptions {
+                    rows,
+                    chunk,
+                    connections,
+                    method,
+                })
+                .await?;
+            app.close().await;
+            println!("{}", serde_json::to_string(&result)?);
             Ok(())
         }
         Command::Devices {

@@ -3,7 +3,7 @@
 //! only after it returned.
 
 use super::devices::Binding;
-use super::sql::{rows_per_statement, statement, values_list};
+use super::sql::{statement, statement_chunks, values_list};
 use super::{Store, StoreError, StoredBatch, is_transient};
 use crate::ingest::Sample;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -11,8 +11,8 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, Transactio
 use std::collections::{BTreeMap, HashMap, HashSet};
 use tracing::warn;
 
-/// Rows per multi-row `INSERT`, below every backend's parameter limit.
-const MAX_ROWS_PER_INSERT: usize = 1000;
+/// Most rows per multi-row `INSERT` (also kept below every backend's parameter limit).
+const MAX_ROWS_PER_INSERT: usize = 1024;
 /// Times a transaction that hit a deadlock or serialization failure is run again.
 const MAX_RETRIES: u32 = 3;
 
@@ -236,8 +236,7 @@ async fn insert_health<'a>(
         .collect();
     let mut inserted = vec![0; active.len()];
     let mut per_device = PerDevice::new();
-    let chunk = rows_per_statement(backend, HEALTH_COLUMN_COUNT, MAX_ROWS_PER_INSERT);
-    for rows in rows.chunks(chunk) {
+    for rows in statement_chunks(backend, HEALTH_COLUMN_COUNT, MAX_ROWS_PER_INSERT, &rows) {
         let mut values = Vec::with_capacity(rows.len() * HEALTH_COLUMN_COUNT);
         for (batch_id, row) in rows {
             values.push(Value::BigInt(Some(row.binding.user_id)));
@@ -284,8 +283,7 @@ async fn insert_quarantine(
             b.unknown.iter().map(move |s| (b.batch_id.as_str(), s))
         })
         .collect();
-    let chunk = rows_per_statement(backend, QUARANTINE_COLUMN_COUNT, MAX_ROWS_PER_INSERT);
-    for rows in rows.chunks(chunk) {
+    for rows in statement_chunks(backend, QUARANTINE_COLUMN_COUNT, MAX_ROWS_PER_INSERT, &rows) {
         let mut values = Vec::with_capacity(rows.len() * QUARANTINE_COLUMN_COUNT);
         for (batch_id, s) in rows {
             push_measurements(&mut values, s);
@@ -336,8 +334,7 @@ async fn upsert_daily(
     per_device: &PerDevice<'_>,
 ) -> Result<(), DbErr> {
     let devices: Vec<_> = per_device.iter().filter(|(_, (_, n))| *n > 0).collect();
-    let chunk = rows_per_statement(backend, 5, MAX_ROWS_PER_INSERT);
-    for rows in devices.chunks(chunk) {
+    for rows in statement_chunks(backend, 5, MAX_ROWS_PER_INSERT, &devices) {
         let mut values = Vec::with_capacity(rows.len() * 5);
         for (device, (user_id, inserted)) in rows {
             values.extend([
@@ -379,13 +376,12 @@ async fn insert_batch_rows(
 ) -> Result<HashSet<String>, DbErr> {
     let count = |n: usize| Value::Int(Some(i32::try_from(n).unwrap_or(i32::MAX)));
     let mut claimed = HashSet::with_capacity(active.len());
-    let chunk = rows_per_statement(backend, BATCH_COLUMN_COUNT, MAX_ROWS_PER_INSERT);
     let pairs: Vec<(&CommitBatch, usize)> = active
         .iter()
         .zip(inserted)
         .map(|(&i, &n)| (&batches[i], n))
         .collect();
-    for rows in pairs.chunks(chunk) {
+    for rows in statement_chunks(backend, BATCH_COLUMN_COUNT, MAX_ROWS_PER_INSERT, &pairs) {
         let mut values = Vec::with_capacity(rows.len() * BATCH_COLUMN_COUNT);
         for (b, inserted) in rows {
             let details =

@@ -4,6 +4,7 @@
 //! (multi-row inserts with dedup, upserts); SeaORM entities serve the plain reads.
 
 mod batches;
+mod bench;
 mod commit;
 mod connect;
 mod devices;
@@ -11,6 +12,7 @@ mod sql;
 mod stats;
 
 pub use batches::StoredBatch;
+pub use bench::{BenchMethod, BenchOptions, BenchResult};
 pub use commit::{CommitBatch, Committed, MappedSample};
 pub use connect::connect;
 pub use devices::{Binding, DeviceImport};

@@ -16,6 +16,34 @@ pub fn rows_per_statement(backend: DbBackend, columns: usize, cap: usize) -> usi
     (max_params(backend) / columns).clamp(1, cap)
 }
 
+/// Splits `rows` into slices for multi-row statements of `columns` values each: full slices
+/// of the largest power of two that fits (at most `cap`), then the remainder in powers of two.
+/// Each statement shape is prepared once per connection and then found in the driver's
+/// statement cache; arbitrary row counts would make every flush prepare a new statement.
+pub fn statement_chunks<T>(
+    backend: DbBackend,
+    columns: usize,
+    cap: usize,
+    rows: &[T],
+) -> impl Iterator<Item = &[T]> {
+    let fits = rows_per_statement(backend, columns, cap);
+    let full = 1usize << (usize::BITS - 1 - fits.leading_zeros());
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let take = if rest.len() >= full {
+            full
+        } else {
+            1usize << (usize::BITS - 1 - rest.len().leading_zeros())
+        };
+        let (head, tail) = rest.split_at(take);
+        rest = tail;
+        Some(head)
+    })
+}
+
 /// `(?, ?, …), (?, ?, …)` (or `$1, $2, …` on PostgreSQL) for `rows` rows of `columns`.
 pub fn values_list(backend: DbBackend, rows: usize, columns: usize) -> String {
     let mut out = String::with_capacity(rows * columns * 4);
@@ -75,5 +103,19 @@ mod tests {
         assert_eq!(in_list(DbBackend::Postgres, 3), "$1,$2,$3");
         assert_eq!(rows_per_statement(DbBackend::Sqlite, 20, 1000), 1000);
         assert_eq!(rows_per_statement(DbBackend::Sqlite, 20_000, 1000), 1);
+    }
+
+    #[test]
+    fn statement_chunks_are_powers_of_two() {
+        let rows: Vec<u32> = (0..1300).collect();
+        let sizes: Vec<usize> = statement_chunks(DbBackend::Postgres, 20, 512, &rows)
+            .map(<[u32]>::len)
+            .collect();
+        assert_eq!(sizes, vec![512, 512, 256, 16, 4]);
+        let rows: Vec<u32> = (0..3).collect();
+        let sizes: Vec<usize> = statement_chunks(DbBackend::Sqlite, 20_000, 512, &rows)
+            .map(<[u32]>::len)
+            .collect();
+        assert_eq!(sizes, vec![1, 1, 1]);
     }
 }

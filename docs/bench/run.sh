@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# One benchmark run: a fresh database, 1000 bound devices (TEST_0001..TEST_1000), the release
+# server, and one ljwx-stress run against it. Prints one JSON line with the stress report,
+# the server's peak RSS and CPU seconds, and the load generator's CPU seconds.
+#
+#   docs/bench/run.sh sqlite|mariadb|postgres OUT.json [ljwx-stress run options...]
+#
+# Only loopback is used. Server settings come from the environment (LJWX_*), so sweeps
+# can vary them: LJWX_WRITER__MAX_ROWS=2000 docs/bench/run.sh postgres out.json --mode open --rate 800
+set -euo pipefail
+backend=$1; out=$2; shift 2
+root=$(cd "$(dirname "$0")/../.." && pwd)
+bin=$root/target/release
+work=$(mktemp -d)
+server=
+trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"; true' EXIT
+ulimit -n "$(ulimit -Hn)"
+
+case $backend in
+  sqlite)   url="sqlite://$work/bench.db?mode=rwc" ;;
+  mariadb)  mysql -h127.0.0.1 -uroot -e 'DROP DATABASE IF EXISTS ljwx_bench; CREATE DATABASE ljwx_bench'
+            url=mysql://root@127.0.0.1:3306/ljwx_bench ;;
+  postgres) psql -q -h127.0.0.1 -U postgres -d test -c 'DROP DATABASE IF EXISTS ljwx_bench WITH (FORCE)' -c 'CREATE DATABASE ljwx_bench'
+            url=postgres://postgres@127.0.0.1:5432/ljwx_bench ;;
+  *) echo "unknown backend $backend" >&2; exit 1 ;;
+esac
+port=18001
+export DATABASE_URL=$url LJWX_LISTEN=127.0.0.1:$port RUST_LOG=${RUST_LOG:-warn}
+"$bin/ljwx-stress" bindings --devices 1000 > "$work/bindings.csv"
+"$bin/ljwx-bigscreen" --config /nonexistent devices import "$work/bindings.csv" > /dev/null
+"$bin/ljwx-bigscreen" --config /nonexistent serve 2> "$work/server.log" &
+server=$!
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/api/health" > /dev/null && break; sleep 0.1; done
+
+# Peak RSS of the server, sampled every 200 ms while the load runs.
+( peak=0; while kill -0 "$server" 2>/dev/null; do
+    rss=$(awk '/VmRSS/ {print $2}' "/proc/$server/status" 2>/dev/null || echo 0)
+    [ "${rss:-0}" -gt "$peak" ] && peak=$rss && echo "$peak" > "$work/peak_rss_kib"
+    sleep 0.2
+  done ) &
+sampler=$!
+
+/usr/bin/time -f '%U %S %M' -o "$work/stress.time" \
+  "$bin/ljwx-stress" run --url "http://127.0.0.1:$port" --json "$work/report.json" \
+  --verify-db "$url" "$@" > "$work/stress.txt" 2>&1 || true
+server_cpu=$(awk '{print ($14 + $15) / 100}' "/proc/$server/stat")
+kill -TERM "$server"; wait "$server" || true
+kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true
+read -r su ss smax < "$work/stress.time"
+python3 - "$work/report.json" "$(cat "$work/peak_rss_kib" 2>/dev/null || echo 0)" "$server_cpu" "$su" "$ss" "$smax" "$backend" "$out" "$work/stress.txt" <<'PY'
+import json, sys
+report_path, rss, server_cpu, su, ss, smax, backend, out, text = sys.argv[1:]
+try:
+    report = json.load(open(report_path))
+except Exception:
+    report = {"error": open(text).read()[-2000:]}
+result = {
+    "backend": backend,
+    "server_peak_rss_mib": round(int(rss) / 1024, 1),
+    "server_cpu_seconds": float(server_cpu),
+    "stress_cpu_seconds": round(float(su) + float(ss), 2),
+    "stress_max_rss_mib": round(int(smax) / 1024, 1),
+    "report": report,
+}
+open(out, "w").write(json.dumps(result) + "\n")
+print(json.dumps({k: v for k, v in result.items() if k != "report"}))
+PY
