@@ -134,6 +134,25 @@ impl App {
                 .with(Cors::new().allow_origins(cors.allowed_origins.iter().cloned()))
                 .boxed()
         };
+        // Shed uploads the writer has no room for before their bodies are read and parsed.
+        let writer = self.writer.clone();
+        let endpoint = endpoint
+            .around(move |ep, req| {
+                let writer = writer.clone();
+                async move {
+                    if api::is_upload(req.uri().path()) {
+                        let rows = req
+                            .header("content-length")
+                            .and_then(|v| v.parse::<usize>().ok())
+                            .map_or(1, |len| len / api::BYTES_PER_RECORD);
+                        if !writer.admit(rows).await {
+                            return Ok(api::overloaded());
+                        }
+                    }
+                    ep.call(req).await
+                }
+            })
+            .boxed();
         let endpoint = match UploadRateLimit::new(&self.config.rate_limit) {
             None => endpoint,
             Some(limit) => endpoint

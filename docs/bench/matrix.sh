@@ -29,9 +29,9 @@ for db in sqlite mariadb postgres; do
 done
 
 echo "== open loop steps (requests/s of 100 records), 20 s each"
-for rate in 100 140 180 220; do $run sqlite "$OUT/open_sqlite_$rate.json" --mode open --rate $rate --duration 20; done
-for rate in 250 350 450 550; do $run mariadb "$OUT/open_mariadb_$rate.json" --mode open --rate $rate --duration 20; done
-for rate in 200 300 400 500; do $run postgres "$OUT/open_postgres_$rate.json" --mode open --rate $rate --duration 20; done
+for rate in 120 160 200 240; do $run sqlite "$OUT/open_sqlite_$rate.json" --mode open --rate $rate --duration 20; done
+for rate in 300 400 500 600; do $run mariadb "$OUT/open_mariadb_$rate.json" --mode open --rate $rate --duration 20; done
+for rate in 250 350 450 550; do $run postgres "$OUT/open_postgres_$rate.json" --mode open --rate $rate --duration 20; done
 
 echo "== writer sweeps on MariaDB, open loop 400 requests/s"
 for rows in 1000 4000 16000; do

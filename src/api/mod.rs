@@ -10,7 +10,7 @@ pub mod wire;
 pub use errors::{error_to_json, panic_to_json};
 pub use limit::{UploadRateLimit, is_upload};
 pub use status::StatusApi;
-pub use upload::UploadApi;
+pub use upload::{BYTES_PER_RECORD, UploadApi, overloaded};
 
 use poem_openapi::{OpenApiService, Tags};
 

@@ -109,6 +109,19 @@ impl UploadApi {
     }
 }
 
+/// Bytes of JSON per record, as the seed's firmware sends them (about 250): the writer room
+/// an upload needs is estimated from its `Content-Length` before the body is read.
+pub const BYTES_PER_RECORD: usize = 250;
+
+/// The 503 for an upload the writer has no room for, answered before reading its body.
+pub fn overloaded() -> poem::Response {
+    use poem::IntoResponse;
+    poem::web::Json(ErrorBody::overloaded())
+        .with_status(poem::http::StatusCode::SERVICE_UNAVAILABLE)
+        .with_header("Retry-After", OVERLOADED_RETRY_AFTER_SECS)
+        .into_response()
+}
+
 fn storage_unavailable() -> UploadResponse {
     UploadResponse::Unavailable(
         Json(ErrorBody::new(
@@ -154,13 +167,9 @@ fn respond(result: Result<crate::ingest::BatchResult, IngestError>) -> UploadRes
         IngestError::Write(WriteError::Failed { unavailable: false }) => R::Internal(Json(
             ErrorBody::new("internal", "internal server error; nothing was stored"),
         )),
-        IngestError::Write(WriteError::Overloaded) => R::Unavailable(
-            Json(ErrorBody::new(
-                "overloaded",
-                "the server is at capacity; nothing was stored, retry after the given seconds",
-            )),
-            OVERLOADED_RETRY_AFTER_SECS,
-        ),
+        IngestError::Write(WriteError::Overloaded) => {
+            R::Unavailable(Json(ErrorBody::overloaded()), OVERLOADED_RETRY_AFTER_SECS)
+        }
         IngestError::Write(WriteError::Stopped) => R::Unavailable(
             Json(ErrorBody::new(
                 "shutting_down",

@@ -154,6 +154,14 @@ pub struct ErrorBody {
 }
 
 impl ErrorBody {
+    /// The writer queue is full.
+    pub fn overloaded() -> Self {
+        Self::new(
+            "overloaded",
+            "the server is at capacity; nothing was stored, retry after the given seconds",
+        )
+    }
+
     /// An error without details.
     pub fn new(error: &str, message: impl Into<String>) -> Self {
         Self {

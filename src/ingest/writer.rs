@@ -156,6 +156,21 @@ impl Writer {
         answer.await.map_err(|_| WriteError::Stopped)?
     }
 
+    /// Whether the queue has room for about `rows` rows, waiting up to the queue wait for it.
+    /// Checked before a body is read and parsed, so an overloaded server sheds uploads
+    /// cheaply instead of spending its CPU parsing batches it must refuse. The room is not
+    /// reserved: [`Writer::submit`] still decides.
+    pub async fn admit(&self, rows: usize) -> bool {
+        let rows = u32::try_from(rows.clamp(1, self.capacity)).unwrap_or(u32::MAX);
+        if self.room.available_permits() >= rows as usize {
+            return true;
+        }
+        matches!(
+            tokio::time::timeout(self.queue_wait, self.room.acquire_many(rows)).await,
+            Ok(Ok(_))
+        )
+    }
+
     /// Rows queued or being committed now.
     pub fn queued_rows(&self) -> usize {
         self.capacity - self.room.available_permits()
