@@ -145,9 +145,10 @@ impl App {
                             .header("content-length")
                             .and_then(|v| v.parse::<usize>().ok())
                             .map_or(1, |len| len / api::BYTES_PER_RECORD);
-                        if !writer.admit(rows).await {
+                        let Some(_slot) = writer.admit(rows).await else {
                             return Ok(api::overloaded());
-                        }
+                        };
+                        return ep.call(req).await;
                     }
                     ep.call(req).await
                 }

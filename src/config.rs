@@ -139,6 +139,9 @@ pub struct WriterConfig {
     pub queue_rows: usize,
     /// How long an upload may wait for room in the queue, in milliseconds.
     pub queue_wait_ms: u64,
+    /// Uploads being read, parsed or committed at once; more wait (up to `queue_wait_ms`) or
+    /// get 503. Bounds the memory that thousands of connections can claim at the same time.
+    pub max_inflight: usize,
 }
 
 impl Default for WriterConfig {
@@ -150,6 +153,7 @@ impl Default for WriterConfig {
             linger_ms: 5,
             queue_rows: 20_000,
             queue_wait_ms: 200,
+            max_inflight: 256,
         }
     }
 }

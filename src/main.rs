@@ -107,7 +107,8 @@ async fn main() -> anyhow::Result<()> {
                 "copy" => BenchMethod::Copy,
                 other => anyhow::bail!("unknown method {other:?}: multi or copy"),
             };
-            config.database.max_connections = config.database.max_connections.max(connections as u32 + 1);
+            config.database.max_connections =
+                config.database.max_connections.max(connections as u32 + 1);
             let app = App::build(config).await?;
             let result = app
                 .store()

@@ -5,13 +5,19 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/ljwx-bench}
+# Which parts to run, and the open-loop steps (requests/s of 100 records) per database.
+PARTS=${PARTS:-"raw seed open sweep"}
+SQLITE_RATES=${SQLITE_RATES:-"60 90 120 160 200"}
+MARIADB_RATES=${MARIADB_RATES:-"100 150 200 300 400"}
+POSTGRES_RATES=${POSTGRES_RATES:-"100 150 200 250 350"}
+part() { [[ " $PARTS " == *" $1 "* ]]; }
 mkdir -p "$OUT"
 run=docs/bench/run.sh
 bin=target/release/ljwx-bigscreen
 export RUST_LOG=warn
 
-echo "== raw insert rates"
-for i in 1 2 3; do
+part raw && for i in 1 2 3; do
+  [ "$i" = 1 ] && echo "== raw insert rates"
   rm -f "$OUT/raw.db"*
   DATABASE_URL="sqlite://$OUT/raw.db?mode=rwc" $bin --config /x bench-db --rows 200000 --chunk 4096 >> "$OUT/raw_sqlite.jsonl"
   mysql -h127.0.0.1 -uroot -e 'DROP DATABASE IF EXISTS ljwx_raw; CREATE DATABASE ljwx_raw'
@@ -21,26 +27,28 @@ for i in 1 2 3; do
   DATABASE_URL=postgres://postgres@127.0.0.1:5432/ljwx_raw $bin --config /x bench-db --rows 200000 --chunk 2048 --connections 8 --method copy >> "$OUT/raw_postgres_copy.jsonl"
 done
 
-echo "== seed workload: 5000 users, 100 records per batch, 1-5 s think time, 60 s"
-for db in sqlite mariadb postgres; do
+part seed && for db in sqlite mariadb postgres; do
+  echo "== seed workload on $db: 5000 users, 100 records per batch, 1-5 s think time, 60 s"
   for i in 1 2 3; do
     $run "$db" "$OUT/seed_${db}_$i.json" --users 5000 --duration 60
   done
 done
 
-echo "== open loop steps (requests/s of 100 records), 20 s each"
-for rate in 120 160 200 240; do $run sqlite "$OUT/open_sqlite_$rate.json" --mode open --rate $rate --duration 20; done
-for rate in 300 400 500 600; do $run mariadb "$OUT/open_mariadb_$rate.json" --mode open --rate $rate --duration 20; done
-for rate in 250 350 450 550; do $run postgres "$OUT/open_postgres_$rate.json" --mode open --rate $rate --duration 20; done
+if part open; then
+  echo "== open loop steps (requests/s of 100 records), 20 s each"
+  for rate in $SQLITE_RATES; do $run sqlite "$OUT/open_sqlite_$rate.json" --mode open --rate "$rate" --duration 20; done
+  for rate in $MARIADB_RATES; do $run mariadb "$OUT/open_mariadb_$rate.json" --mode open --rate "$rate" --duration 20; done
+  for rate in $POSTGRES_RATES; do $run postgres "$OUT/open_postgres_$rate.json" --mode open --rate "$rate" --duration 20; done
+fi
 
-echo "== writer sweeps on MariaDB, open loop 400 requests/s"
-for rows in 1000 4000 16000; do
+part sweep && echo "== writer sweeps on MariaDB, open loop 400 requests/s"
+part sweep && for rows in 1000 4000 16000; do
   for linger in 1 5 20; do
     LJWX_WRITER__MAX_ROWS=$rows LJWX_WRITER__LINGER_MS=$linger \
       $run mariadb "$OUT/sweep_rows${rows}_linger${linger}.json" --mode open --rate 400 --duration 20
   done
 done
-for writers in 1 2 4 8; do
+part sweep && for writers in 1 2 4 8; do
   LJWX_WRITER__WRITERS=$writers $run mariadb "$OUT/sweep_writers$writers.json" --mode open --rate 450 --duration 20
 done
 echo "== done"

@@ -73,6 +73,7 @@ impl Measure for Job {
 pub struct Writer {
     tx: mpsc::Sender<Job>,
     room: Arc<Semaphore>,
+    inflight: Arc<Semaphore>,
     capacity: usize,
     queue_wait: Duration,
     tasks: usize,
@@ -123,6 +124,7 @@ impl Writer {
         let writer = Writer {
             tx,
             room: Arc::new(Semaphore::new(capacity)),
+            inflight: Arc::new(Semaphore::new(config.max_inflight.max(1))),
             capacity,
             queue_wait: Duration::from_millis(config.queue_wait_ms),
             tasks,
@@ -156,19 +158,25 @@ impl Writer {
         answer.await.map_err(|_| WriteError::Stopped)?
     }
 
-    /// Whether the queue has room for about `rows` rows, waiting up to the queue wait for it.
-    /// Checked before a body is read and parsed, so an overloaded server sheds uploads
-    /// cheaply instead of spending its CPU parsing batches it must refuse. The room is not
-    /// reserved: [`Writer::submit`] still decides.
-    pub async fn admit(&self, rows: usize) -> bool {
+    /// Admits an upload of about `rows` rows, waiting up to the queue wait for one of the
+    /// `max_inflight` upload slots and for room in the queue. Checked before a body is read
+    /// and parsed, so an overloaded server sheds uploads cheaply (instead of spending CPU
+    /// and memory on batches it must refuse). The slot is held by the returned permit until
+    /// the upload is answered; queue room is not reserved: [`Writer::submit`] still decides.
+    pub async fn admit(&self, rows: usize) -> Option<OwnedSemaphorePermit> {
+        let deadline = tokio::time::Instant::now() + self.queue_wait;
+        let slot = tokio::time::timeout_at(deadline, Arc::clone(&self.inflight).acquire_owned())
+            .await
+            .ok()?
+            .ok()?;
         let rows = u32::try_from(rows.clamp(1, self.capacity)).unwrap_or(u32::MAX);
         if self.room.available_permits() >= rows as usize {
-            return true;
+            return Some(slot);
         }
-        matches!(
-            tokio::time::timeout(self.queue_wait, self.room.acquire_many(rows)).await,
-            Ok(Ok(_))
-        )
+        match tokio::time::timeout_at(deadline, self.room.acquire_many(rows)).await {
+            Ok(Ok(_room)) => Some(slot),
+            _ => None,
+        }
     }
 
     /// Rows queued or being committed now.

@@ -237,4 +237,3 @@ fn synthetic(run: u32, base: DateTime<Utc>, i: usize) -> Synthetic {
         batch: format!("bench_{run}_{}", i / 1000),
     }
 }
-
