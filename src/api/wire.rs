@@ -121,19 +121,20 @@ pub struct UploadResult {
 
 impl From<BatchResult> for UploadResult {
     fn from(r: BatchResult) -> Self {
+        let b = r.batch;
         Self {
             status: "accepted".to_owned(),
-            batch_id: r.batch_id,
-            total_records: r.total_records,
-            valid_records: r.valid_records,
-            errors: r.errors,
-            warnings: r.warnings,
-            inserted: r.inserted,
-            duplicates: r.duplicates,
-            unknown_device: r.unknown_device,
-            processing_time_ms: r.processing_time_ms,
-            error_details: r.error_details,
-            trace_id: r.trace_id,
+            batch_id: b.batch_id,
+            total_records: b.total_records,
+            valid_records: b.valid_records,
+            errors: b.errors,
+            warnings: b.warnings,
+            inserted: b.inserted,
+            duplicates: b.duplicates,
+            unknown_device: b.unknown_device,
+            processing_time_ms: b.processing_time_ms,
+            error_details: b.error_details,
+            trace_id: b.trace_id,
         }
     }
 }

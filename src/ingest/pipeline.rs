@@ -23,31 +23,12 @@ pub struct Ingest {
     activity: Activity,
 }
 
-/// What an accepted upload answers: the seed's fields plus ours.
+/// What an accepted upload answers: the batch record (the seed's fields plus ours), and
+/// whether it is the record of an earlier request with the same `batchId`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchResult {
-    /// The client's `batchId` or the generated one.
-    pub batch_id: String,
-    /// Records in the request.
-    pub total_records: u32,
-    /// Records that passed record-level validation.
-    pub valid_records: u32,
-    /// Records rejected.
-    pub errors: u32,
-    /// Field-level warnings (value stored as NULL).
-    pub warnings: u32,
-    /// New rows in `t_user_health_data`.
-    pub inserted: u32,
-    /// Valid samples of bound devices that were stored before.
-    pub duplicates: u32,
-    /// Valid samples of devices bound to no user (quarantined).
-    pub unknown_device: u32,
-    /// Milliseconds from request start until the commit finished.
-    pub processing_time_ms: f64,
-    /// `index N: field: reason`, errors first, at most 10.
-    pub error_details: Vec<String>,
-    /// Trace id of the request that committed the batch, when tracing is on.
-    pub trace_id: Option<String>,
+    /// The counts answered, as stored in the batch log.
+    pub batch: StoredBatch,
     /// `true` when the batch id was committed before and this is that first result.
     pub replayed: bool,
 }
@@ -145,17 +126,19 @@ impl Ingest {
         }
         let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         Ok(BatchResult {
-            batch_id,
-            total_records: count(total),
-            valid_records: count(valid),
-            errors: count(rejected),
-            warnings: count(warning_count),
-            inserted: count(inserted),
-            duplicates: count(duplicates),
-            unknown_device: count(unknown_count),
-            processing_time_ms: elapsed_ms(started),
-            error_details: details,
-            trace_id: None,
+            batch: StoredBatch {
+                batch_id,
+                total_records: count(total),
+                valid_records: count(valid),
+                errors: count(rejected),
+                warnings: count(warning_count),
+                inserted: count(inserted),
+                duplicates: count(duplicates),
+                unknown_device: count(unknown_count),
+                processing_time_ms: elapsed_ms(started),
+                error_details: details,
+                trace_id: None,
+            },
             replayed: false,
         })
     }
@@ -183,17 +166,7 @@ impl Ingest {
 
 fn replay(stored: StoredBatch) -> BatchResult {
     BatchResult {
-        batch_id: stored.batch_id,
-        total_records: stored.total_records,
-        valid_records: stored.valid_records,
-        errors: stored.errors,
-        warnings: stored.warnings,
-        inserted: stored.inserted,
-        duplicates: stored.duplicates,
-        unknown_device: stored.unknown_device,
-        processing_time_ms: stored.processing_time_ms,
-        error_details: stored.error_details,
-        trace_id: stored.trace_id,
+        batch: stored,
         replayed: true,
     }
 }
