@@ -157,6 +157,7 @@ impl StatusApi {
             }
         };
         let latency = (started.elapsed().as_secs_f64() * 1e5).round() / 100.0;
+        let redis = self.devices.redis_status();
         let up = |up: bool| if up { "up" } else { "down" }.to_owned();
         let report = HealthReport {
             status: if database_up { "healthy" } else { "unhealthy" }.to_owned(),
@@ -170,11 +171,11 @@ impl StatusApi {
                     queue_capacity: None,
                 },
                 cache: ComponentStatus {
-                    status: match self.devices.redis_status() {
+                    status: match redis {
                         Some(false) => "degraded".to_owned(),
                         _ => up(true),
                     },
-                    kind: match self.devices.redis_status() {
+                    kind: match redis {
                         Some(_) => "in_process+redis",
                         None => "in_process",
                     }

@@ -93,7 +93,9 @@ impl Ingest {
 
         let (mapped, unknown) = self.split_by_binding(samples).await?;
         let (valid, unknown_count) = (mapped.len() + unknown.len(), unknown.len());
+        // Distinct devices for the activity counters, computed once.
         let mut active: Vec<String> = mapped.iter().map(|m| m.sample.device_sn.clone()).collect();
+        active.sort_unstable();
         active.dedup();
         let receipt = self
             .writer
@@ -117,8 +119,6 @@ impl Ingest {
             Committed::Replayed(stored) => return Ok(replay(stored)),
         };
         if inserted > 0 {
-            active.sort_unstable();
-            active.dedup();
             self.activity.record(inserted as u64, active);
         }
         if unknown_count > 0 {
