@@ -1,6 +1,8 @@
 //! Wiring: from a [`Config`] to a running HTTP server.
 
-use crate::api::{self, ApiService, StatusApi, UploadApi, UploadRateLimit};
+use crate::alerts::outbox::OutboxTask;
+use crate::alerts::{self, AlertsError};
+use crate::api::{self, AlertsApi, ApiService, StatusApi, UploadApi, UploadRateLimit};
 use crate::config::Config;
 use crate::devices::DeviceDirectory;
 use crate::ingest::activity::{Activity, ActivityTask};
@@ -40,6 +42,9 @@ pub enum StartupError {
     /// The database lacks a feature the service needs.
     #[error("unsupported database: {0}")]
     Unsupported(String),
+    /// The alert rules or notifiers are misconfigured.
+    #[error("alerts: {0}")]
+    Alerts(#[from] AlertsError),
 }
 
 /// A ready service: storage open and migrated, writer running, pipeline built.
@@ -52,6 +57,7 @@ pub struct App {
     writer_tasks: WriterTasks,
     activity: Activity,
     activity_task: ActivityTask,
+    outbox_task: Option<OutboxTask>,
 }
 
 impl App {
@@ -73,7 +79,9 @@ impl App {
             .await
             .map_err(|err| StartupError::Redis(err.to_string()))?;
         let devices = DeviceDirectory::new(store.clone(), redis.clone(), &config.devices);
-        let (writer, writer_tasks) = Writer::start(store.clone(), zone, &config.writer);
+        let (alert_engine, outbox_task) = alerts::start(&store, &config.alerts)?.unzip();
+        let (writer, writer_tasks) =
+            Writer::start(store.clone(), zone, &config.writer, alert_engine);
         let (activity, activity_task) = Activity::start(redis);
         Ok(Self {
             config,
@@ -84,6 +92,7 @@ impl App {
             writer_tasks,
             activity,
             activity_task,
+            outbox_task,
         })
     }
 
@@ -114,6 +123,7 @@ impl App {
                 self.activity.clone(),
                 self.zone,
             ),
+            AlertsApi::new(self.store.clone(), self.config.admin.token.clone()),
         )
     }
 
@@ -181,6 +191,9 @@ impl App {
     pub async fn close(self) {
         self.writer_tasks.shutdown().await;
         self.activity_task.shutdown().await;
+        if let Some(task) = self.outbox_task {
+            task.shutdown().await;
+        }
         if let Err(err) = self.store.connection().clone().close().await {
             tracing::warn!(error = %err, "Closing the database pool failed.");
         }
@@ -209,6 +222,10 @@ impl App {
         info!("HTTP server stopped; draining the writer.");
         self.writer_tasks.shutdown().await;
         self.activity_task.shutdown().await;
+        // Undelivered notifications stay in the outbox for the next start.
+        if let Some(task) = self.outbox_task {
+            task.shutdown().await;
+        }
         if let Err(err) = self.store.connection().clone().close().await {
             tracing::warn!(error = %err, "Closing the database pool failed.");
         }

@@ -37,6 +37,10 @@ pub struct Config {
     pub log: LogConfig,
     /// Cross-origin requests from browsers.
     pub cors: CorsConfig,
+    /// Health alert rules and notifications.
+    pub alerts: AlertsConfig,
+    /// The admin API.
+    pub admin: AdminConfig,
 }
 
 impl Default for Config {
@@ -52,6 +56,8 @@ impl Default for Config {
             rate_limit: RateLimitConfig::default(),
             log: LogConfig::default(),
             cors: CorsConfig::default(),
+            alerts: AlertsConfig::default(),
+            admin: AdminConfig::default(),
         }
     }
 }
@@ -268,6 +274,151 @@ pub struct CorsConfig {
     /// Origins allowed to call the API from a browser (`https://boot.example.com`). Empty
     /// (default): no CORS headers at all. Credentials are never allowed with `*`.
     pub allowed_origins: Vec<String>,
+}
+
+/// Health alerts (DESIGN §7): the rules, episode hysteresis and notifications.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// Whether committed samples are checked against the rules. Default on.
+    pub enabled: bool,
+    /// The rules. Default: the seed's (heart rate > 120 or < 50 minor, > 140 or < 40 major;
+    /// blood oxygen < 90 major, < 85 critical). Setting `[[alerts.rules]]` in the config
+    /// file replaces the whole list.
+    pub rules: Vec<AlertRule>,
+    /// An open alert resolves by itself when a normal reading of its field arrives at least
+    /// this many seconds (sample time) after its last breach. `0` (default): alerts stay
+    /// open until resolved through the admin API.
+    pub resolve_after_secs: u64,
+    /// Webhook that receives a JSON POST when an alert opens or escalates
+    /// (`LJWX_ALERTS__WEBHOOK_URL`). Unset (default): notifications are only logged.
+    pub webhook_url: Option<Secret>,
+    /// Longest wait for one webhook call, in milliseconds.
+    pub webhook_timeout_ms: u64,
+    /// First wait before a failed notification is retried, in milliseconds; doubled after
+    /// each failure up to `retry_max_ms`. Notifications are retried until delivered.
+    pub retry_initial_ms: u64,
+    /// Longest wait between two attempts of one notification, in milliseconds.
+    pub retry_max_ms: u64,
+    /// How often the notifier looks for pending notifications written by other instances or
+    /// due for a retry, in milliseconds (its own instance's new alerts wake it at once).
+    pub poll_interval_ms: u64,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            rules: AlertRule::seed_defaults(),
+            resolve_after_secs: 0,
+            webhook_url: None,
+            webhook_timeout_ms: 5_000,
+            retry_initial_ms: 1_000,
+            retry_max_ms: 300_000,
+            poll_interval_ms: 2_000,
+        }
+    }
+}
+
+/// One alert rule: a sample breaches it when its `field` is above `above` or below `below`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertRule {
+    /// The sample field checked.
+    pub field: AlertField,
+    /// Breach when the value is strictly greater. Unset: no upper bound.
+    #[serde(default)]
+    pub above: Option<f64>,
+    /// Breach when the value is strictly smaller. Unset: no lower bound.
+    #[serde(default)]
+    pub below: Option<f64>,
+    /// Level of the alert raised.
+    pub level: AlertLevel,
+    /// Alert type written to `t_alert_info.alert_type`, e.g. `heart_rate_abnormal`. Rules
+    /// of one type form one episode; the highest breached level wins.
+    pub alert_type: String,
+}
+
+impl AlertRule {
+    /// The seed's `check_health_alert_single` thresholds.
+    pub fn seed_defaults() -> Vec<AlertRule> {
+        let rule = |field, above, below, level, alert_type: &str| AlertRule {
+            field,
+            above,
+            below,
+            level,
+            alert_type: alert_type.to_owned(),
+        };
+        vec![
+            rule(
+                AlertField::HeartRate,
+                Some(120.0),
+                Some(50.0),
+                AlertLevel::Minor,
+                "heart_rate_abnormal",
+            ),
+            rule(
+                AlertField::HeartRate,
+                Some(140.0),
+                Some(40.0),
+                AlertLevel::Major,
+                "heart_rate_abnormal",
+            ),
+            rule(
+                AlertField::BloodOxygen,
+                None,
+                Some(90.0),
+                AlertLevel::Major,
+                "blood_oxygen_low",
+            ),
+            rule(
+                AlertField::BloodOxygen,
+                None,
+                Some(85.0),
+                AlertLevel::Critical,
+                "blood_oxygen_low",
+            ),
+        ]
+    }
+}
+
+/// A sample field an alert rule can check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertField {
+    /// Beats per minute.
+    HeartRate,
+    /// SpO2 in percent.
+    BloodOxygen,
+    /// Body temperature in °C.
+    Temperature,
+    /// Systolic blood pressure in mmHg.
+    PressureHigh,
+    /// Diastolic blood pressure in mmHg.
+    PressureLow,
+    /// Stress index 0–100.
+    Stress,
+}
+
+/// How serious an alert is; a higher level escalates an open alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertLevel {
+    /// Worth a look.
+    Minor,
+    /// Needs attention soon.
+    Major,
+    /// Needs attention now.
+    Critical,
+}
+
+/// The admin API (alert lifecycle).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Bearer token the admin API requires (`LJWX_ADMIN__TOKEN`). Unset (default): the admin
+    /// API answers 403, it is disabled.
+    pub token: Option<Secret>,
 }
 
 impl Config {

@@ -5,6 +5,7 @@
 //! `accepted` only once they are committed.
 //!
 //! # Layout
+//! - [`alerts`] — health alert rules, one alert per episode, the notification outbox.
 //! - [`config`] — the one typed configuration (defaults < `bigscreen.toml` < `LJWX_*` env).
 //! - [`app`] — wiring: open and migrate storage, build the pipeline, serve HTTP.
 //! - [`api`] — poem-openapi endpoints and wire types; maps domain errors to status codes.
@@ -22,8 +23,10 @@
 //! known `batchId` from the batch log, resolves devices through [`devices::DeviceDirectory`],
 //! and commits samples, quarantine, daily counters and the batch record in one transaction
 //! through the group-commit writer ([`ingest::Writer`], [`store::Store::commit_group`]) before
-//! the response is sent.
+//! the response is sent. The same transaction raises the alerts the newly stored samples
+//! call for ([`alerts`]) and queues their notifications, which the outbox task delivers.
 
+pub mod alerts;
 pub mod api;
 pub mod app;
 pub mod config;

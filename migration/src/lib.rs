@@ -17,6 +17,7 @@ mod m20261125_000004_create_alert_info;
 mod m20261125_000005_create_ingest_batch;
 mod m20261125_000006_create_unknown_device_data;
 mod m20261125_000007_create_device_daily;
+mod m20261125_000008_alert_episodes;
 
 /// Runs the migrations in order; `Migrator::up(&db, None)` brings a database up to date.
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000005_create_ingest_batch::Migration),
             Box::new(m20261125_000006_create_unknown_device_data::Migration),
             Box::new(m20261125_000007_create_device_daily::Migration),
+            Box::new(m20261125_000008_alert_episodes::Migration),
         ]
     }
 }

@@ -9,6 +9,10 @@ use tracing::error;
 
 /// Turns any error that escaped an endpoint into a JSON error body.
 pub async fn error_to_json(err: poem::Error) -> Response {
+    // An endpoint's documented error answer (`Err(ApiResponse)`): already a JSON body of ours.
+    if err.is_from_response() {
+        return err.into_response();
+    }
     let status = err.status();
     let (code, message) = match status {
         StatusCode::NOT_FOUND => ("not_found", "no such endpoint".to_owned()),
@@ -17,6 +21,8 @@ pub async fn error_to_json(err: poem::Error) -> Response {
             "method not allowed on this endpoint".to_owned(),
         ),
         StatusCode::PAYLOAD_TOO_LARGE => ("body_too_large", "request body too large".to_owned()),
+        // The admin API's bearer token is missing or malformed.
+        StatusCode::UNAUTHORIZED => ("unauthorized", "missing or wrong bearer token".to_owned()),
         s if s.is_client_error() => ("invalid_request", err.to_string()),
         _ => {
             error!(status = status.as_u16(), error = %err, "Request failed.");

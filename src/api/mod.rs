@@ -1,5 +1,6 @@
 //! The HTTP API: poem-openapi endpoints, their wire types, and the OpenAPI document.
 
+mod alerts;
 mod errors;
 mod limit;
 mod payload;
@@ -7,6 +8,7 @@ mod status;
 mod upload;
 pub mod wire;
 
+pub use alerts::AlertsApi;
 pub use errors::{error_to_json, panic_to_json};
 pub use limit::{UploadRateLimit, is_upload};
 pub use status::StatusApi;
@@ -21,17 +23,19 @@ pub enum ApiTags {
     Upload,
     /// Service health and statistics.
     Status,
+    /// Health alerts and their lifecycle (admin token required).
+    Alerts,
 }
 
 /// The documented API.
-pub type ApiService = OpenApiService<(UploadApi, StatusApi), ()>;
+pub type ApiService = OpenApiService<(UploadApi, StatusApi, AlertsApi), ()>;
 
 /// Title of the OpenAPI document.
 pub const TITLE: &str = "LJWX BigScreen API";
 
 /// Assembles the documented API from its parts.
-pub fn service(upload: UploadApi, status: StatusApi) -> ApiService {
-    OpenApiService::new((upload, status), TITLE, env!("CARGO_PKG_VERSION")).description(
+pub fn service(upload: UploadApi, status: StatusApi, alerts: AlertsApi) -> ApiService {
+    OpenApiService::new((upload, status, alerts), TITLE, env!("CARGO_PKG_VERSION")).description(
         "Ingest of smartwatch health data. Devices upload batches of samples; a sample is \
          acknowledged (`status: accepted`) only after it is committed to the database. \
          Error bodies are JSON `{\"error\", \"message\", \"details\"}`.",

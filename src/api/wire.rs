@@ -145,8 +145,8 @@ impl From<BatchResult> for UploadResult {
 pub struct ErrorBody {
     /// Machine-readable code: `malformed_json`, `invalid_request`, `empty_batch`,
     /// `no_valid_records`, `body_too_large`, `too_many_records`, `storage_unavailable`,
-    /// `overloaded`, `shutting_down`, `rate_limited`,
-    /// `not_found`, `method_not_allowed`, `internal`.
+    /// `overloaded`, `shutting_down`, `rate_limited`, `unauthorized`, `admin_disabled`,
+    /// `illegal_transition`, `not_found`, `method_not_allowed`, `internal`.
     pub error: String,
     /// What went wrong, for people.
     pub message: String,

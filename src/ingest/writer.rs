@@ -7,6 +7,7 @@
 //! writers stop lingering, commit what is queued, and exit.
 
 use super::batcher::{Limits, Measure, next_batch};
+use crate::alerts::AlertEngine;
 use crate::config::WriterConfig;
 use crate::store::{CommitBatch, Committed, Store, StoreError};
 use crate::zone::Zone;
@@ -88,8 +89,14 @@ pub struct WriterTasks {
 }
 
 impl Writer {
-    /// Starts the writer tasks for `store`.
-    pub fn start(store: Store, zone: Zone, config: &WriterConfig) -> (Writer, WriterTasks) {
+    /// Starts the writer tasks for `store`; with `alerts`, each commit also raises the
+    /// alerts its new samples call for.
+    pub fn start(
+        store: Store,
+        zone: Zone,
+        config: &WriterConfig,
+        alerts: Option<AlertEngine>,
+    ) -> (Writer, WriterTasks) {
         let tasks = match (config.writers, store.backend()) {
             (0, DbBackend::Sqlite) => 1,
             (0, _) => 4,
@@ -109,6 +116,7 @@ impl Writer {
                 tokio::spawn(run(
                     store.clone(),
                     zone,
+                    alerts.clone(),
                     Arc::clone(&rx),
                     limits,
                     stop.clone(),
@@ -221,6 +229,7 @@ impl WriterTasks {
 async fn run(
     store: Store,
     zone: Zone,
+    alerts: Option<AlertEngine>,
     rx: Arc<Mutex<mpsc::Receiver<Job>>>,
     limits: Limits,
     stop: CancellationToken,
@@ -232,11 +241,11 @@ async fn run(
             next_batch(&mut rx, limits, &stop).await
         };
         let Some(jobs) = jobs else { break };
-        flush(&store, zone, jobs).await;
+        flush(&store, zone, alerts.as_ref(), jobs).await;
     }
 }
 
-async fn flush(store: &Store, zone: Zone, jobs: Vec<Job>) {
+async fn flush(store: &Store, zone: Zone, alerts: Option<&AlertEngine>, jobs: Vec<Job>) {
     let started = Instant::now();
     let now = Utc::now();
     let group_rows = jobs.iter().map(Measure::items).sum();
@@ -245,11 +254,18 @@ async fn flush(store: &Store, zone: Zone, jobs: Vec<Job>) {
         .into_iter()
         .map(|job| (job.batch, (job.ack, job.submitted, job._room)))
         .unzip();
-    let result = store.commit_group(&batches, now, zone.day(now)).await;
+    let result = store
+        .commit_group(&batches, now, zone.day(now), alerts.map(AlertEngine::rules))
+        .await;
     let commit = started.elapsed();
     match result {
-        Ok(outcomes) => {
-            for ((ack, submitted, _room), committed) in waiting.into_iter().zip(outcomes) {
+        Ok(group) => {
+            if group.notifications > 0
+                && let Some(alerts) = alerts
+            {
+                alerts.notify_committed();
+            }
+            for ((ack, submitted, _room), committed) in waiting.into_iter().zip(group.outcomes) {
                 // A submitter that went away (client disconnected) simply misses its answer.
                 let _ = ack.send(Ok(Receipt {
                     committed,

@@ -2,9 +2,11 @@
 //! counters and the batch records. The group-commit writer calls this; an upload is answered
 //! only after it returned.
 
+use super::alerts;
 use super::devices::Binding;
 use super::sql::{statement, statement_chunks, values_list};
-use super::{Store, StoreError, StoredBatch, is_transient};
+use super::{Store, StoreError, StoredBatch, is_transient, is_unique_violation};
+use crate::alerts::rules::Rules;
 use crate::ingest::Sample;
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, TransactionTrait, Value};
@@ -95,24 +97,35 @@ const BATCH_COLUMNS: &str = "batch_id, status, total_records, valid_records, err
     inserted, duplicates, unknown_device, error_details, processing_time_ms, trace_id, create_time";
 const BATCH_COLUMN_COUNT: usize = 13;
 
+/// What a committed group did.
+#[derive(Debug, Clone)]
+pub struct GroupCommitted {
+    /// One outcome per batch, in order.
+    pub outcomes: Vec<Committed>,
+    /// Alert notifications queued in the outbox by this commit.
+    pub notifications: usize,
+}
+
 /// What one transaction attempt did.
 enum Attempt {
-    /// Committed; new rows per active batch, in order.
-    Committed(Vec<usize>),
+    /// Committed; new rows per active batch, in order, and notifications queued.
+    Committed(Vec<usize>, usize),
     /// Rolled back: these batch ids were already committed.
     Taken(HashSet<String>),
 }
 
 impl Store {
     /// Commits `batches` in one transaction at time `now` (calendar day `day`), retrying
-    /// deadlocks. Returns one outcome per batch, in order, only once everything is durable;
-    /// on error nothing of the group was committed.
+    /// deadlocks, with the alerts that `rules` raise from the newly stored samples. Returns
+    /// one outcome per batch, in order, only once everything is durable; on error nothing of
+    /// the group was committed.
     pub async fn commit_group(
         &self,
         batches: &[CommitBatch],
         now: DateTime<Utc>,
         day: NaiveDate,
-    ) -> Result<Vec<Committed>, StoreError> {
+        rules: Option<&Rules>,
+    ) -> Result<GroupCommitted, StoreError> {
         let mut outcomes: Vec<Option<Committed>> = vec![None; batches.len()];
         // A batch id is written once per group; later copies get the first one's result.
         let mut seen = HashSet::new();
@@ -120,9 +133,11 @@ impl Store {
             .filter(|&i| seen.insert(batches[i].batch_id.as_str()))
             .collect();
         let mut retries = 0;
+        let mut notifications = 0;
         while !active.is_empty() {
-            match self.try_commit(batches, &active, now, day).await {
-                Ok(Attempt::Committed(inserted)) => {
+            match self.try_commit(batches, &active, now, day, rules).await {
+                Ok(Attempt::Committed(inserted, queued)) => {
+                    notifications = queued;
                     for (&i, inserted) in active.iter().zip(inserted) {
                         outcomes[i] = Some(Committed::New {
                             inserted,
@@ -136,7 +151,13 @@ impl Store {
                 Ok(Attempt::Taken(taken)) => {
                     active.retain(|&i| !taken.contains(&batches[i].batch_id));
                 }
-                Err(err) if is_transient(&err) && retries < MAX_RETRIES => {
+                // A unique violation can only come from two writers opening the same alert
+                // episode at once (every other insert skips conflicts): run it again, it
+                // now finds the other's alert.
+                Err(err)
+                    if (is_transient(&err) || is_unique_violation(&err))
+                        && retries < MAX_RETRIES =>
+                {
                     retries += 1;
                     warn!(batches = active.len(), attempt = retries, error = %err, "Transaction conflict; retrying.");
                 }
@@ -155,7 +176,7 @@ impl Store {
         } else {
             self.find_batches(&replayed).await?
         };
-        outcomes
+        let outcomes = outcomes
             .into_iter()
             .zip(batches)
             .map(|(outcome, batch)| match outcome {
@@ -171,7 +192,11 @@ impl Store {
                         )))
                     }),
             })
-            .collect()
+            .collect::<Result<_, _>>()?;
+        Ok(GroupCommitted {
+            outcomes,
+            notifications,
+        })
     }
 
     async fn try_commit(
@@ -180,14 +205,28 @@ impl Store {
         active: &[usize],
         now: DateTime<Utc>,
         day: NaiveDate,
+        rules: Option<&Rules>,
     ) -> Result<Attempt, DbErr> {
         let backend = self.backend();
         let txn = self.db.begin().await?;
         // The first statement writes, so SQLite takes the write lock up front (with its busy
         // timeout) instead of failing to upgrade a read snapshot later.
-        let (inserted, per_device) = insert_health(&txn, backend, batches, active, now).await?;
+        let (inserted, per_device, new_rows) =
+            insert_health(&txn, backend, batches, active, now).await?;
         insert_quarantine(&txn, backend, batches, active, now).await?;
         upsert_daily(&txn, backend, day, now, &per_device).await?;
+        let notifications = match rules {
+            Some(rules) => {
+                let committed = active
+                    .iter()
+                    .flat_map(|&i| &batches[i].mapped)
+                    .zip(&new_rows)
+                    .filter(|(_, new)| **new)
+                    .map(|(m, _)| m);
+                alerts::apply(&txn, rules, committed, now).await?
+            }
+            None => 0,
+        };
         let claimed = insert_batch_rows(&txn, backend, batches, active, &inserted, now).await?;
         if claimed.len() < active.len() {
             txn.rollback().await?;
@@ -201,7 +240,7 @@ impl Store {
             ));
         }
         txn.commit().await?;
-        Ok(Attempt::Committed(inserted))
+        Ok(Attempt::Committed(inserted, notifications))
     }
 }
 
@@ -209,14 +248,15 @@ impl Store {
 type PerDevice<'a> = BTreeMap<&'a str, (i64, usize)>;
 
 /// Inserts the mapped samples, skipping stored `(device_sn, timestamp)` pairs. Returns new
-/// rows per active batch (in `active` order) and per device.
+/// rows per active batch (in `active` order) and per device, and for each mapped sample (in
+/// `active` order) whether it was stored now.
 async fn insert_health<'a>(
     txn: &DatabaseTransaction,
     backend: DbBackend,
     batches: &'a [CommitBatch],
     active: &[usize],
     now: DateTime<Utc>,
-) -> Result<(Vec<usize>, PerDevice<'a>), DbErr> {
+) -> Result<(Vec<usize>, PerDevice<'a>, Vec<bool>), DbErr> {
     let position: HashMap<&str, usize> = active
         .iter()
         .enumerate()
@@ -236,6 +276,7 @@ async fn insert_health<'a>(
         .collect();
     let mut inserted = vec![0; active.len()];
     let mut per_device = PerDevice::new();
+    let mut new_rows = Vec::with_capacity(rows.len());
     for rows in statement_chunks(backend, HEALTH_COLUMN_COUNT, MAX_ROWS_PER_INSERT, &rows) {
         let values = || {
             let mut values = Vec::with_capacity(rows.len() * HEALTH_COLUMN_COUNT);
@@ -280,6 +321,7 @@ async fn insert_health<'a>(
             for (batch_id, row) in rows {
                 count(batch_id, &row.sample.device_sn);
             }
+            new_rows.resize(new_rows.len() + rows.len(), true);
             continue;
         }
         txn.execute_unprepared("ROLLBACK TO SAVEPOINT ljwx_rows")
@@ -290,18 +332,28 @@ async fn insert_health<'a>(
             HEALTH_COLUMNS,
             &list,
             conflict,
-            "batch_id, device_sn",
+            "batch_id, device_sn, timestamp",
         );
+        let mut stored_now = HashSet::new();
         for returned in txn
             .query_all_raw(statement(backend, returning, values()))
             .await?
         {
             let batch_id: String = returned.try_get_by_index(0)?;
             let device: String = returned.try_get_by_index(1)?;
+            let timestamp: DateTime<Utc> = returned.try_get_by_index(2)?;
             count(&batch_id, &device);
+            stored_now.insert((batch_id, device, timestamp));
         }
+        new_rows.extend(rows.iter().map(|(batch_id, row)| {
+            stored_now.contains(&(
+                (*batch_id).to_owned(),
+                row.sample.device_sn.clone(),
+                row.sample.timestamp,
+            ))
+        }));
     }
-    Ok((inserted, per_device))
+    Ok((inserted, per_device, new_rows))
 }
 
 /// Keeps samples of unbound devices, skipping ones already quarantined.

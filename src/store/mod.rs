@@ -3,6 +3,7 @@
 //! Queries are hand-written SQL with bound parameters where the statement differs per backend
 //! (multi-row inserts with dedup, upserts); SeaORM entities serve the plain reads.
 
+mod alerts;
 mod batches;
 mod bench;
 mod commit;
@@ -11,9 +12,10 @@ mod devices;
 mod sql;
 mod stats;
 
+pub use alerts::{AlertFilter, Transition, TransitionOutcome, status as alert_status};
 pub use batches::StoredBatch;
 pub use bench::{BenchMethod, BenchOptions, BenchResult};
-pub use commit::{CommitBatch, Committed, MappedSample};
+pub use commit::{CommitBatch, Committed, GroupCommitted, MappedSample};
 pub use connect::connect;
 pub use devices::{Binding, DeviceImport};
 pub use stats::TodayStats;
@@ -106,6 +108,14 @@ fn is_transient(err: &DbErr) -> bool {
         | "40P01"
         // SQLite: busy, locked.
         | "5" | "6" | "517" | "261"
+    )
+}
+
+/// A unique-key violation (`INSERT` of a key that exists).
+fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(
+        err.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
     )
 }
 

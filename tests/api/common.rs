@@ -157,6 +157,8 @@ pub struct TestApp {
     pub redis_prefix: String,
     /// The server's device directory (cache levels and their counters).
     pub devices: DeviceDirectory,
+    /// Which backend variant this is.
+    pub variant: Backend,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
     /// Kept last so the database is dropped after the server stopped.
@@ -209,6 +211,7 @@ impl TestApp {
             .await
             .expect("assertion connection");
         TestApp {
+            variant: db.backend,
             addr,
             client: reqwest::Client::new(),
             db: assert_db,
@@ -293,8 +296,8 @@ impl TestApp {
         self.db.get_database_backend()
     }
 
-    /// Runs `sql` returning one integer (a `COUNT(*)`, or a `SUM` that MySQL and PostgreSQL
-    /// type as DECIMAL).
+    /// Runs `sql` returning one integer (a `COUNT(*)`, an INTEGER column, or a `SUM` that MySQL
+    /// and PostgreSQL type as DECIMAL).
     pub async fn scalar(&self, sql: &str) -> i64 {
         let row = self
             .db
@@ -303,6 +306,7 @@ impl TestApp {
             .expect("query")
             .expect("one row");
         row.try_get_by_index::<i64>(0)
+            .or_else(|_| row.try_get_by_index::<i32>(0).map(i64::from))
             .or_else(|_| {
                 row.try_get_by_index::<sea_orm::prelude::Decimal>(0)
                     .map(|d| i64::try_from(d).expect("integral"))
@@ -331,6 +335,32 @@ impl TestApp {
     /// Stops the server gracefully, waits for it, and drops the database.
     pub async fn stop(mut self) {
         self.shut_down().await;
+    }
+
+    /// Stops the server gracefully and starts a new one on the same database, with
+    /// `configure` applied to a fresh default configuration.
+    pub async fn restart(mut self, configure: impl FnOnce(&mut Config)) -> TestApp {
+        self.shut_down().await;
+        Self::start(self._db, configure).await
+    }
+
+    /// A second server (another instance of the service) on the same database. Stopping it
+    /// leaves the database to this one.
+    pub async fn another_instance(&self, configure: impl FnOnce(&mut Config)) -> TestApp {
+        let shared = TestDb {
+            url: self.database_url.clone(),
+            redis_prefix: self.redis_prefix.clone(),
+            backend: self.variant,
+            admin_url: None,
+            name: String::new(),
+            _dir: None,
+        };
+        Self::start(shared, configure).await
+    }
+
+    /// Sends `req` with the admin bearer `token` and reads the reply.
+    pub async fn admin(&self, req: reqwest::RequestBuilder, token: &str) -> Reply {
+        read(req.bearer_auth(token).send().await.expect("request")).await
     }
 }
 

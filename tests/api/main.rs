@@ -1,5 +1,6 @@
 //! Integration tests: the real server over real HTTP against real databases.
 
+mod alerts;
 mod cache;
 mod common;
 mod crash;

@@ -41,6 +41,22 @@ async fn every_endpoint_and_answer_is_documented() {
         ),
         ("/api/health", "get", &["200", "503"][..]),
         ("/api/stats", "get", &["200", "500", "503"][..]),
+        (
+            "/api/alerts",
+            "get",
+            &["200", "401", "403", "500", "503"][..],
+        ),
+        ("/api/alerts/{id}", "get", &["200", "401", "403", "404"][..]),
+        (
+            "/api/alerts/{id}/ack",
+            "post",
+            &["200", "401", "403", "404", "409"][..],
+        ),
+        (
+            "/api/alerts/{id}/resolve",
+            "post",
+            &["200", "401", "403", "404", "409"][..],
+        ),
     ] {
         let op = &doc["paths"][path][method];
         assert!(

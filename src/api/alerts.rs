@@ -1,0 +1,383 @@
+//! The alert lifecycle API (DESIGN §7, §10): list, read, acknowledge and resolve alerts.
+//! Every call needs `Authorization: Bearer <admin token>`; without a configured token the
+//! admin API is disabled.
+
+use super::ApiTags;
+use super::wire::ErrorBody;
+use crate::alerts::Alert;
+use crate::config::Secret;
+use crate::store::{AlertFilter, Store, StoreError, Transition, TransitionOutcome};
+use chrono::{DateTime, Utc};
+use poem_openapi::auth::Bearer;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, SecurityScheme};
+use subtle::ConstantTimeEq;
+use tracing::{error, info, warn};
+
+/// Largest page of the alert list.
+const MAX_PAGE_SIZE: u64 = 500;
+
+/// The admin API token, sent as `Authorization: Bearer <token>` (`LJWX_ADMIN__TOKEN`).
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer")]
+pub struct AdminToken(Bearer);
+
+/// Alert endpoints.
+pub struct AlertsApi {
+    store: Store,
+    token: Option<Secret>,
+}
+
+impl AlertsApi {
+    /// Alert endpoints over `store`, open to callers presenting `token`; `None` disables
+    /// them.
+    pub fn new(store: Store, token: Option<Secret>) -> Self {
+        let token = token.filter(|t| !t.expose().is_empty());
+        Self { store, token }
+    }
+
+    /// Compares the presented token with the configured one in constant time.
+    fn authorize(&self, presented: &AdminToken) -> Result<(), Denied> {
+        let Some(token) = &self.token else {
+            return Err(Denied::Disabled);
+        };
+        if bool::from(
+            token
+                .expose()
+                .as_bytes()
+                .ct_eq(presented.0.token.as_bytes()),
+        ) {
+            Ok(())
+        } else {
+            Err(Denied::WrongToken)
+        }
+    }
+}
+
+/// Why an admin call was refused.
+enum Denied {
+    /// No admin token is configured.
+    Disabled,
+    /// The token does not match.
+    WrongToken,
+}
+
+fn unauthorized() -> Json<ErrorBody> {
+    Json(ErrorBody::new(
+        "unauthorized",
+        "missing or wrong bearer token",
+    ))
+}
+
+fn disabled() -> Json<ErrorBody> {
+    Json(ErrorBody::new(
+        "admin_disabled",
+        "the admin API is disabled: no admin token is configured (set LJWX_ADMIN__TOKEN)",
+    ))
+}
+
+fn storage_answer(err: StoreError) -> (bool, Json<ErrorBody>) {
+    match err {
+        StoreError::Unavailable(err) => {
+            warn!(error = %err, "Alerts: database unavailable.");
+            (
+                true,
+                Json(ErrorBody::new(
+                    "storage_unavailable",
+                    "storage is temporarily unavailable; retry later",
+                )),
+            )
+        }
+        StoreError::Database(err) => {
+            error!(error = %err, "Alerts query failed.");
+            (
+                false,
+                Json(ErrorBody::new("internal", "internal server error")),
+            )
+        }
+    }
+}
+
+/// Alert status.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "UPPERCASE")]
+pub enum AlertStatus {
+    /// Raised, nobody has looked at it yet.
+    New,
+    /// A supervisor has seen it; the episode is still open.
+    Acknowledged,
+    /// Over (by a supervisor, or after a quiet period of normal readings).
+    Resolved,
+}
+
+/// Alert level.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "lowercase")]
+pub enum AlertLevelParam {
+    /// Worth a look.
+    Minor,
+    /// Needs attention soon.
+    Major,
+    /// Needs attention now.
+    Critical,
+}
+
+/// A page of alerts, newest first.
+#[derive(Object)]
+pub struct AlertPage {
+    /// The alerts of this page.
+    pub items: Vec<Alert>,
+    /// Alerts matching the filters, on all pages.
+    pub total: u64,
+    /// This page (from 1).
+    pub page: u64,
+    /// Alerts per page.
+    pub page_size: u64,
+}
+
+/// Error answers of the alert list.
+#[derive(ApiResponse)]
+pub enum ListError {
+    /// Missing or wrong bearer token (`unauthorized`).
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// The admin API is disabled: no token is configured (`admin_disabled`).
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// An unexpected server error; the detail is in the server log.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+    /// The database is unavailable (`storage_unavailable`); retry later.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+impl From<Denied> for ListError {
+    fn from(denied: Denied) -> Self {
+        match denied {
+            Denied::Disabled => ListError::Forbidden(disabled()),
+            Denied::WrongToken => ListError::Unauthorized(unauthorized()),
+        }
+    }
+}
+
+impl From<StoreError> for ListError {
+    fn from(err: StoreError) -> Self {
+        match storage_answer(err) {
+            (true, body) => ListError::Unavailable(body),
+            (false, body) => ListError::Internal(body),
+        }
+    }
+}
+
+/// Error answers of the single-alert endpoints.
+#[derive(ApiResponse)]
+pub enum ErrorAnswer {
+    /// Missing or wrong bearer token (`unauthorized`).
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// The admin API is disabled: no token is configured (`admin_disabled`).
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// No alert with this id (`not_found`).
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// The alert's status does not allow this (`illegal_transition`, e.g. acknowledging a
+    /// resolved alert). Nothing changed.
+    #[oai(status = 409)]
+    Conflict(Json<ErrorBody>),
+    /// An unexpected server error; the detail is in the server log.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+    /// The database is unavailable (`storage_unavailable`); retry later.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+impl From<Denied> for ErrorAnswer {
+    fn from(denied: Denied) -> Self {
+        match denied {
+            Denied::Disabled => ErrorAnswer::Forbidden(disabled()),
+            Denied::WrongToken => ErrorAnswer::Unauthorized(unauthorized()),
+        }
+    }
+}
+
+impl From<StoreError> for ErrorAnswer {
+    fn from(err: StoreError) -> Self {
+        match storage_answer(err) {
+            (true, body) => ErrorAnswer::Unavailable(body),
+            (false, body) => ErrorAnswer::Internal(body),
+        }
+    }
+}
+
+/// Answers of the alert list.
+#[derive(ApiResponse)]
+pub enum ListResponse {
+    /// A page of alerts.
+    #[oai(status = 200)]
+    Ok(Json<AlertPage>),
+}
+
+/// Answers of the single-alert endpoints.
+#[derive(ApiResponse)]
+pub enum AlertResponse {
+    /// The alert (after the change, for `ack` and `resolve`; repeating a change that is
+    /// already done answers 200 as well).
+    #[oai(status = 200)]
+    Ok(Json<Alert>),
+}
+
+fn not_found(id: i64) -> ErrorAnswer {
+    ErrorAnswer::NotFound(Json(ErrorBody::new(
+        "not_found",
+        format!("no alert with id {id}"),
+    )))
+}
+
+#[OpenApi(tag = "ApiTags::Alerts")]
+impl AlertsApi {
+    /// List alerts
+    ///
+    /// Alerts newest first, filtered by status, level, type, device and the time of the first
+    /// breach (`from` inclusive, `to` exclusive), one page at a time. A malformed parameter
+    /// (an unknown status, `page=0`) is answered 400 `invalid_request`.
+    #[oai(path = "/api/alerts", method = "get")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        auth: AdminToken,
+        /// Only alerts in this status.
+        status: Query<Option<AlertStatus>>,
+        /// Only alerts of this level.
+        level: Query<Option<AlertLevelParam>>,
+        /// Only alerts of this type (`heart_rate_abnormal`).
+        #[oai(name = "type")]
+        alert_type: Query<Option<String>>,
+        /// Only alerts of this device serial number.
+        device: Query<Option<String>>,
+        /// First breach at or after this time (RFC 3339).
+        from: Query<Option<DateTime<Utc>>>,
+        /// First breach before this time (RFC 3339).
+        to: Query<Option<DateTime<Utc>>>,
+        /// Page number, from 1.
+        #[oai(default = "first_page", validator(minimum(value = "1")))]
+        page: Query<u64>,
+        /// Alerts per page, 1–500.
+        #[oai(
+            default = "default_page_size",
+            validator(minimum(value = "1"), maximum(value = "500"))
+        )]
+        page_size: Query<u64>,
+    ) -> Result<ListResponse, ListError> {
+        self.authorize(&auth)?;
+        let filter = AlertFilter {
+            status: status.0.map(|s| status_name(s).to_owned()),
+            level: level.0.map(|l| level_param_name(l).to_owned()),
+            alert_type: alert_type.0,
+            device_sn: device.0,
+            from: from.0,
+            to: to.0,
+        };
+        let page_size = page_size.0.min(MAX_PAGE_SIZE);
+        let (items, total) = self.store.list_alerts(&filter, page.0, page_size).await?;
+        Ok(ListResponse::Ok(Json(AlertPage {
+            items: items.into_iter().map(Alert::from).collect(),
+            total,
+            page: page.0,
+            page_size,
+        })))
+    }
+
+    /// One alert
+    #[oai(path = "/api/alerts/:id", method = "get")]
+    async fn get(
+        &self,
+        auth: AdminToken,
+        /// Alert id.
+        id: Path<i64>,
+    ) -> Result<AlertResponse, ErrorAnswer> {
+        self.authorize(&auth)?;
+        match self.store.alert(id.0).await? {
+            Some(alert) => Ok(AlertResponse::Ok(Json(alert.into()))),
+            None => Err(not_found(id.0)),
+        }
+    }
+
+    /// Acknowledge an alert
+    ///
+    /// NEW → ACKNOWLEDGED. The episode stays open: further breaches keep updating it.
+    #[oai(path = "/api/alerts/:id/ack", method = "post")]
+    async fn ack(
+        &self,
+        auth: AdminToken,
+        /// Alert id.
+        id: Path<i64>,
+    ) -> Result<AlertResponse, ErrorAnswer> {
+        self.authorize(&auth)?;
+        self.transition(id.0, Transition::Acknowledge).await
+    }
+
+    /// Resolve an alert
+    ///
+    /// NEW or ACKNOWLEDGED → RESOLVED. The episode ends: the next breach of the device and
+    /// type opens a new alert.
+    #[oai(path = "/api/alerts/:id/resolve", method = "post")]
+    async fn resolve(
+        &self,
+        auth: AdminToken,
+        /// Alert id.
+        id: Path<i64>,
+    ) -> Result<AlertResponse, ErrorAnswer> {
+        self.authorize(&auth)?;
+        self.transition(id.0, Transition::Resolve).await
+    }
+}
+
+impl AlertsApi {
+    async fn transition(&self, id: i64, t: Transition) -> Result<AlertResponse, ErrorAnswer> {
+        match self.store.transition_alert(id, t, Utc::now()).await? {
+            TransitionOutcome::Done(alert) => {
+                info!(alert = id, status = %alert.status, "Alert changed by an admin.");
+                Ok(AlertResponse::Ok(Json(alert.into())))
+            }
+            TransitionOutcome::NotFound => Err(not_found(id)),
+            TransitionOutcome::Illegal(alert) => {
+                let action = match t {
+                    Transition::Acknowledge => "acknowledged",
+                    Transition::Resolve => "resolved",
+                };
+                Err(ErrorAnswer::Conflict(Json(ErrorBody::new(
+                    "illegal_transition",
+                    format!("alert {id} is {} and cannot be {action}", alert.status),
+                ))))
+            }
+        }
+    }
+}
+
+fn first_page() -> u64 {
+    1
+}
+
+fn default_page_size() -> u64 {
+    50
+}
+
+fn status_name(s: AlertStatus) -> &'static str {
+    match s {
+        AlertStatus::New => crate::store::alert_status::NEW,
+        AlertStatus::Acknowledged => crate::store::alert_status::ACKNOWLEDGED,
+        AlertStatus::Resolved => crate::store::alert_status::RESOLVED,
+    }
+}
+
+fn level_param_name(l: AlertLevelParam) -> &'static str {
+    match l {
+        AlertLevelParam::Minor => "minor",
+        AlertLevelParam::Major => "major",
+        AlertLevelParam::Critical => "critical",
+    }
+}

@@ -1,0 +1,435 @@
+//! Alert episodes and their notification outbox: written inside the commit transaction of the
+//! samples that raised them, read and moved through their lifecycle by the admin API, and
+//! drained by the notifier.
+
+use super::commit::MappedSample;
+use super::{Store, StoreError};
+use crate::alerts::Alert;
+use crate::alerts::episode::{Change, Episode, Observation, OpenAlert, plan};
+use crate::alerts::rules::{Reading, Rules, level_name, level_of_rank, level_rank, value_text};
+use crate::config::AlertLevel;
+use chrono::{DateTime, Utc};
+use entity::{alert_outbox, t_alert_info};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, Condition, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+use std::collections::{BTreeMap, HashMap};
+
+/// Alert status values of `t_alert_info.status` (the seed's).
+pub mod status {
+    /// Raised, nobody has looked at it yet.
+    pub const NEW: &str = "NEW";
+    /// A supervisor has seen it; still open.
+    pub const ACKNOWLEDGED: &str = "ACKNOWLEDGED";
+    /// Over.
+    pub const RESOLVED: &str = "RESOLVED";
+}
+
+/// Most devices per `IN (…)` when loading open alerts.
+const DEVICES_PER_QUERY: usize = 500;
+
+/// Readings of one device and alert type, in commit order until sorted.
+struct Series {
+    user_id: i64,
+    observations: Vec<Observation>,
+    breached: bool,
+}
+
+/// Raises, updates and resolves the alerts `committed` samples call for, and queues their
+/// notifications, inside `txn`. Returns how many notifications were queued.
+///
+/// Open alerts are read with a row lock (`FOR UPDATE`; SQLite's transaction already holds
+/// the write lock), so concurrent writers update an episode one after the other. Two writers
+/// that both open the same episode collide on the unique key `uk_alert_open`; the loser's
+/// transaction fails and the commit runs it again, now finding the winner's alert.
+pub(super) async fn apply(
+    txn: &DatabaseTransaction,
+    rules: &Rules,
+    committed: impl Iterator<Item = &MappedSample>,
+    now: DateTime<Utc>,
+) -> Result<usize, sea_orm::DbErr> {
+    let hysteresis = rules.resolve_after().is_some();
+    let mut series: BTreeMap<(&str, usize), Series> = BTreeMap::new();
+    for m in committed {
+        for (kind, reading) in rules.check(&m.sample) {
+            let breach = matches!(reading, Reading::Breach { .. });
+            if !breach && !hysteresis {
+                continue;
+            }
+            let s = series
+                .entry((m.sample.device_sn.as_str(), kind))
+                .or_insert_with(|| Series {
+                    user_id: m.binding.user_id,
+                    observations: Vec::new(),
+                    breached: false,
+                });
+            s.breached |= breach;
+            s.user_id = m.binding.user_id;
+            s.observations.push(Observation {
+                at: m.sample.timestamp,
+                reading,
+            });
+        }
+    }
+    if series.is_empty() {
+        return Ok(0);
+    }
+
+    // With hysteresis, normal readings matter only for devices that may have an open alert.
+    let mut devices: Vec<&str> = series.keys().map(|(d, _)| *d).collect();
+    devices.dedup();
+    let mut open: HashMap<(String, String), OpenAlert> = HashMap::new();
+    for chunk in devices.chunks(DEVICES_PER_QUERY) {
+        let rows = t_alert_info::Entity::find()
+            .filter(t_alert_info::Column::OpenFlag.eq(1))
+            .filter(t_alert_info::Column::DeviceSn.is_in(chunk.iter().copied()))
+            .order_by_asc(t_alert_info::Column::Id)
+            .lock_exclusive()
+            .all(txn)
+            .await?;
+        for row in rows {
+            let level = row.level_rank.map_or(AlertLevel::Minor, level_of_rank);
+            open.insert(
+                (row.device_sn.clone(), row.alert_type.clone()),
+                OpenAlert {
+                    id: row.id,
+                    level,
+                    occurrences: row.occurrences.unwrap_or(1),
+                    last_at: row
+                        .last_occur_at
+                        .or(row.occur_at)
+                        .unwrap_or(row.create_time),
+                },
+            );
+        }
+    }
+
+    let mut notifications = 0;
+    for ((device, kind), mut s) in series {
+        let alert_type = rules.type_name(kind);
+        let current = open.remove(&(device.to_owned(), alert_type.to_owned()));
+        if current.is_none() && !s.breached {
+            continue;
+        }
+        s.observations.sort_by_key(|o| o.at);
+        for change in plan(current, &s.observations, rules.resolve_after()) {
+            match change {
+                Change::Open(episode) => {
+                    let id =
+                        insert_alert(txn, device, alert_type, s.user_id, &episode, now).await?;
+                    notifications += queue_notification(txn, id, "opened", now).await?;
+                }
+                Change::Update {
+                    id,
+                    episode,
+                    escalated,
+                } => {
+                    update_alert(txn, id, &episode, now).await?;
+                    if escalated {
+                        notifications += queue_notification(txn, id, "escalated", now).await?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(notifications)
+}
+
+async fn insert_alert(
+    txn: &DatabaseTransaction,
+    device: &str,
+    alert_type: &str,
+    user_id: i64,
+    e: &Episode,
+    now: DateTime<Utc>,
+) -> Result<i64, sea_orm::DbErr> {
+    let resolved = e.resolved_at.is_some();
+    let last = e.last.unwrap_or(e.first);
+    let row = t_alert_info::ActiveModel {
+        id: NotSet,
+        user_id: Set(Some(user_id)),
+        device_sn: Set(device.to_owned()),
+        alert_type: Set(alert_type.to_owned()),
+        alert_value: Set(Some(value_text(e.first.0))),
+        level: Set(level_name(e.level).to_owned()),
+        status: Set(if resolved {
+            status::RESOLVED
+        } else {
+            status::NEW
+        }
+        .to_owned()),
+        occur_at: Set(Some(e.first.1)),
+        create_time: Set(now),
+        open_flag: Set((!resolved).then_some(1)),
+        level_rank: Set(Some(level_rank(e.level))),
+        occurrences: Set(Some(e.occurrences)),
+        last_value: Set(Some(value_text(last.0))),
+        last_occur_at: Set(Some(last.1)),
+        acknowledged_at: Set(None),
+        resolved_at: Set(e.resolved_at),
+        updated_at: Set(Some(now)),
+    };
+    Ok(t_alert_info::Entity::insert(row)
+        .exec(txn)
+        .await?
+        .last_insert_id)
+}
+
+async fn update_alert(
+    txn: &DatabaseTransaction,
+    id: i64,
+    e: &Episode,
+    now: DateTime<Utc>,
+) -> Result<(), sea_orm::DbErr> {
+    let mut update = t_alert_info::Entity::update_many()
+        .col_expr(
+            t_alert_info::Column::Occurrences,
+            Expr::value(e.occurrences),
+        )
+        .col_expr(
+            t_alert_info::Column::Level,
+            Expr::value(level_name(e.level)),
+        )
+        .col_expr(
+            t_alert_info::Column::LevelRank,
+            Expr::value(level_rank(e.level)),
+        )
+        .col_expr(t_alert_info::Column::UpdatedAt, Expr::value(now));
+    if let Some((value, at)) = e.last {
+        update = update
+            .col_expr(
+                t_alert_info::Column::LastValue,
+                Expr::value(value_text(value)),
+            )
+            .col_expr(t_alert_info::Column::LastOccurAt, Expr::value(at));
+    }
+    if let Some(at) = e.resolved_at {
+        update = update
+            .col_expr(t_alert_info::Column::Status, Expr::value(status::RESOLVED))
+            .col_expr(
+                t_alert_info::Column::OpenFlag,
+                Expr::value(Option::<i16>::None),
+            )
+            .col_expr(t_alert_info::Column::ResolvedAt, Expr::value(at));
+    }
+    update
+        .filter(t_alert_info::Column::Id.eq(id))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// Queues a notification of `event` with alert `id` as it is now; returns 1 (queued) or 0
+/// (the alert vanished, which the row lock rules out).
+async fn queue_notification(
+    txn: &DatabaseTransaction,
+    id: i64,
+    event: &str,
+    now: DateTime<Utc>,
+) -> Result<usize, sea_orm::DbErr> {
+    let Some(row) = t_alert_info::Entity::find_by_id(id).one(txn).await? else {
+        return Ok(0);
+    };
+    let alert = Alert::from(row);
+    let payload = serde_json::to_string(&alert)
+        .map_err(|err| sea_orm::DbErr::Custom(format!("alert payload: {err}")))?;
+    alert_outbox::Entity::insert(alert_outbox::ActiveModel {
+        id: NotSet,
+        alert_id: Set(alert.id),
+        event: Set(event.to_owned()),
+        payload: Set(payload),
+        attempts: Set(0),
+        next_attempt_at: Set(now),
+        sent_at: Set(None),
+        created_at: Set(now),
+    })
+    .exec(txn)
+    .await?;
+    Ok(1)
+}
+
+/// Filters of the alert list; every one optional.
+#[derive(Debug, Clone, Default)]
+pub struct AlertFilter {
+    /// `NEW`, `ACKNOWLEDGED` or `RESOLVED`.
+    pub status: Option<String>,
+    /// `minor`, `major` or `critical`.
+    pub level: Option<String>,
+    /// Alert type.
+    pub alert_type: Option<String>,
+    /// Device serial number.
+    pub device_sn: Option<String>,
+    /// First breach at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// First breach before.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// An admin action on an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// NEW → ACKNOWLEDGED.
+    Acknowledge,
+    /// NEW or ACKNOWLEDGED → RESOLVED.
+    Resolve,
+}
+
+/// What became of an admin action.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TransitionOutcome {
+    /// Done, or the alert already was in the target state; the alert now.
+    Done(t_alert_info::Model),
+    /// No such alert.
+    NotFound,
+    /// The alert's status does not allow it (acknowledging a resolved alert).
+    Illegal(t_alert_info::Model),
+}
+
+impl Store {
+    /// A page of alerts matching `filter`, newest first, and how many match in all.
+    pub async fn list_alerts(
+        &self,
+        filter: &AlertFilter,
+        page: u64,
+        page_size: u64,
+    ) -> Result<(Vec<t_alert_info::Model>, u64), StoreError> {
+        use t_alert_info::Column as C;
+        let mut cond = Condition::all();
+        if let Some(v) = &filter.status {
+            cond = cond.add(C::Status.eq(v.as_str()));
+        }
+        if let Some(v) = &filter.level {
+            cond = cond.add(C::Level.eq(v.as_str()));
+        }
+        if let Some(v) = &filter.alert_type {
+            cond = cond.add(C::AlertType.eq(v.as_str()));
+        }
+        if let Some(v) = &filter.device_sn {
+            cond = cond.add(C::DeviceSn.eq(v.as_str()));
+        }
+        if let Some(v) = filter.from {
+            cond = cond.add(C::OccurAt.gte(v));
+        }
+        if let Some(v) = filter.to {
+            cond = cond.add(C::OccurAt.lt(v));
+        }
+        let query = t_alert_info::Entity::find()
+            .filter(cond)
+            .order_by_desc(C::Id);
+        let total = query.clone().count(&self.db).await?;
+        let items = query
+            .offset(page.saturating_sub(1).saturating_mul(page_size))
+            .limit(page_size)
+            .all(&self.db)
+            .await?;
+        Ok((items, total))
+    }
+
+    /// One alert.
+    pub async fn alert(&self, id: i64) -> Result<Option<t_alert_info::Model>, StoreError> {
+        Ok(t_alert_info::Entity::find_by_id(id).one(&self.db).await?)
+    }
+
+    /// Moves alert `id` through its lifecycle at `now`. The status check and the change are
+    /// one `UPDATE … WHERE status IN (…)`, so two supervisors acting at once cannot both win.
+    pub async fn transition_alert(
+        &self,
+        id: i64,
+        transition: Transition,
+        now: DateTime<Utc>,
+    ) -> Result<TransitionOutcome, StoreError> {
+        use t_alert_info::Column as C;
+        let (target, from): (&str, &[&str]) = match transition {
+            Transition::Acknowledge => (status::ACKNOWLEDGED, &[status::NEW]),
+            Transition::Resolve => (status::RESOLVED, &[status::NEW, status::ACKNOWLEDGED]),
+        };
+        let mut update = t_alert_info::Entity::update_many()
+            .col_expr(C::Status, Expr::value(target))
+            .col_expr(C::UpdatedAt, Expr::value(now));
+        update = match transition {
+            Transition::Acknowledge => update.col_expr(C::AcknowledgedAt, Expr::value(now)),
+            Transition::Resolve => update
+                .col_expr(C::ResolvedAt, Expr::value(now))
+                .col_expr(C::OpenFlag, Expr::value(Option::<i16>::None)),
+        };
+        let changed = update
+            .filter(C::Id.eq(id))
+            .filter(C::Status.is_in(from.iter().copied()))
+            .exec(&self.db)
+            .await?
+            .rows_affected;
+        let Some(alert) = self.alert(id).await? else {
+            return Ok(TransitionOutcome::NotFound);
+        };
+        if changed > 0 || alert.status == target {
+            Ok(TransitionOutcome::Done(alert))
+        } else {
+            Ok(TransitionOutcome::Illegal(alert))
+        }
+    }
+
+    /// Up to `limit` notifications due at `now`, oldest first.
+    pub async fn due_notifications(
+        &self,
+        now: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<alert_outbox::Model>, StoreError> {
+        use alert_outbox::Column as C;
+        Ok(alert_outbox::Entity::find()
+            .filter(C::SentAt.is_null())
+            .filter(C::NextAttemptAt.lte(now))
+            .order_by_asc(C::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Takes notification `id` for sending until `lease_until`, unless another instance took
+    /// it first (then `false`). The condition is re-checked by the `UPDATE` itself.
+    pub async fn claim_notification(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        use alert_outbox::Column as C;
+        let claimed = alert_outbox::Entity::update_many()
+            .col_expr(C::NextAttemptAt, Expr::value(lease_until))
+            .filter(C::Id.eq(id))
+            .filter(C::SentAt.is_null())
+            .filter(C::NextAttemptAt.lte(now))
+            .exec(&self.db)
+            .await?
+            .rows_affected;
+        Ok(claimed == 1)
+    }
+
+    /// Records that notification `id` was delivered.
+    pub async fn notification_sent(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        alert_outbox::Entity::update_many()
+            .col_expr(alert_outbox::Column::SentAt, Expr::value(now))
+            .filter(alert_outbox::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Records a failed delivery of notification `id`: `attempts` so far, next try at `retry_at`.
+    pub async fn notification_failed(
+        &self,
+        id: i64,
+        attempts: i32,
+        retry_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        alert_outbox::Entity::update_many()
+            .col_expr(alert_outbox::Column::Attempts, Expr::value(attempts))
+            .col_expr(alert_outbox::Column::NextAttemptAt, Expr::value(retry_at))
+            .filter(alert_outbox::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+}
