@@ -103,6 +103,28 @@ async fn read_limited(
     }
 }
 
+/// Most bytes of a refused request's body read (and dropped) before answering.
+const DISCARD_MAX_BYTES: usize = 16 * 1024 * 1024;
+/// Longest time spent reading a refused request's body.
+const DISCARD_MAX_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Reads `body` to its end and drops it, within [`DISCARD_MAX_BYTES`] and
+/// [`DISCARD_MAX_TIME`] (beyond them the connection is closed with the answer). Reading is
+/// cheap next to parsing: the CPU an overloaded server saves by refusing early is kept.
+pub async fn discard_body(body: poem::Body) {
+    let mut stream = body.into_bytes_stream();
+    let mut seen = 0usize;
+    let drain = async {
+        while let Some(Ok(chunk)) = stream.next().await {
+            seen = seen.saturating_add(chunk.len());
+            if seen > DISCARD_MAX_BYTES {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DISCARD_MAX_TIME, drain).await;
+}
+
 fn unreadable() -> IngestError {
     IngestError::InvalidRequest("the request body could not be read".to_owned())
 }

@@ -1,7 +1,7 @@
 //! `POST /upload_health_data_batch` and `POST /upload_health_data` (DESIGN §2).
 
 use super::ApiTags;
-use super::payload::JsonUpload;
+use super::payload::{JsonUpload, discard_body};
 use super::wire::{BatchDoc, ErrorBody, HealthDataDoc, UploadResult};
 use crate::error::IngestError;
 use crate::ingest::{Ingest, WriteError, parse_batch, parse_single};
@@ -113,9 +113,14 @@ impl UploadApi {
 /// an upload needs is estimated from its `Content-Length` before the body is read.
 pub const BYTES_PER_RECORD: usize = 250;
 
-/// The 503 for an upload the writer has no room for, answered before reading its body.
-pub fn overloaded() -> poem::Response {
+/// The 503 for an upload the writer has no room for, answered before parsing its body.
+///
+/// The body is read and discarded first (see [`discard_body`]): closing a connection with
+/// unread request data makes TCP reset it, and the reset can destroy the 503 before the
+/// client has read it — the client would see a broken connection instead of `Retry-After`.
+pub async fn overloaded(req: poem::Request) -> poem::Response {
     use poem::IntoResponse;
+    discard_body(req.into_body()).await;
     poem::web::Json(ErrorBody::overloaded())
         .with_status(poem::http::StatusCode::SERVICE_UNAVAILABLE)
         .with_header("Retry-After", OVERLOADED_RETRY_AFTER_SECS)

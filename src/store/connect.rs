@@ -6,8 +6,12 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 use std::path::Path;
 use std::time::Duration;
 
-/// Most pooled connections to a SQLite database.
-const SQLITE_MAX_CONNECTIONS: u32 = 4;
+/// Most pooled connections to a SQLite database: one for the writer, one for readers (WAL
+/// lets them run side by side). Each connection runs on its own thread, and SQLite's memory
+/// (page cache, prepared multi-row statements) lives in that thread's C malloc arena: 4
+/// connections held ~140 MiB more than 2 under the 5000-user workload, for the same
+/// throughput (docs/BENCHMARKS.md).
+const SQLITE_MAX_CONNECTIONS: u32 = 2;
 
 /// Opens the connection pool for `config.url`. For a SQLite file its directory is created
 /// and the database runs in WAL mode.
@@ -18,8 +22,8 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbEr
             .map_err(|err| DbErr::Custom(format!("cannot create {}: {err}", dir.display())))?;
     }
     let mut options = ConnectOptions::new(url.to_owned());
-    // SQLite has one writer at a time and a page cache per connection: a few connections
-    // serve its readers, and bound the memory the caches take.
+    // SQLite has one writer at a time and a page cache per connection: two connections
+    // serve writer and readers, and bound the memory the caches take.
     let max_connections = if sqlite_dir(url).is_some() || url.starts_with("sqlite:") {
         config.max_connections.min(SQLITE_MAX_CONNECTIONS)
     } else {

@@ -131,6 +131,10 @@ struct RunArgs {
     /// different values (or a fresh database).
     #[arg(long, default_value_t = workload::DEFAULT_DAYS_BACK)]
     days_back: u32,
+    /// Per mille of records whose heart rate (121–160) breaches the default alert rules, to
+    /// load the alert path; 0 (default) keeps the seed's 60–120.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    breach_per_mille: u32,
     /// Prefix of every batch id (`[A-Za-z0-9._-]`, at most 32 characters); default
     /// `stress_<unix seconds>`.
     #[arg(long)]
@@ -255,7 +259,8 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             args.devices.devices,
             now,
             args.days_back,
-        )?,
+        )?
+        .with_breaches(args.breach_per_mille),
         batch_size: args.batch_size,
         run_id: run_id.clone(),
         stats: RefCell::new(Stats::new()),

@@ -44,6 +44,8 @@ pub struct Workload {
     base_ts: i64,
     /// Index of the next record to hand out.
     next: Cell<u64>,
+    /// Records per thousand with an alerting heart rate.
+    breach_per_mille: u32,
 }
 
 impl Workload {
@@ -60,7 +62,15 @@ impl Workload {
             devices,
             base_ts,
             next: Cell::new(0),
+            breach_per_mille: 0,
         })
+    }
+
+    /// Gives `per_mille` records in a thousand a heart rate of 121–160, which the default
+    /// alert rules flag.
+    pub fn with_breaches(mut self, per_mille: u32) -> Self {
+        self.breach_per_mille = per_mille.min(1000);
+        self
     }
 
     /// The span of timestamps handed out so far, first and last; `None` before the first
@@ -145,7 +155,11 @@ impl Workload {
             ),
             prefix = self.prefix,
             device = self.device(k),
-            hr = rng.random_range(60..=120u32),
+            hr = if rng.random_range(0..1000u32) < self.breach_per_mille {
+                rng.random_range(121..=160u32)
+            } else {
+                rng.random_range(60..=120u32)
+            },
             bo = rng.random_range(95..=100u32),
             t_int = temperature / 10,
             t_frac = temperature % 10,

@@ -1,5 +1,7 @@
 //! Wiring: from a [`Config`] to a running HTTP server.
 
+mod server;
+
 use crate::alerts::outbox::OutboxTask;
 use crate::alerts::{self, AlertsError};
 use crate::api::{self, AlertsApi, ApiService, StatusApi, UploadApi, UploadRateLimit};
@@ -12,10 +14,9 @@ use crate::store::{self, Store};
 use crate::zone::{UnknownZone, Zone};
 use migration::{Migrator, MigratorTrait};
 use poem::endpoint::BoxEndpoint;
-use poem::listener::{Acceptor, TcpAcceptor};
 use poem::middleware::{CatchPanic, Cors};
 use poem::web::Redirect;
-use poem::{Endpoint, EndpointExt, Route, Server, handler};
+use poem::{Endpoint, EndpointExt, Route, handler};
 use sea_orm::DbErr;
 use std::future::Future;
 use std::time::Duration;
@@ -156,7 +157,7 @@ impl App {
                             .and_then(|v| v.parse::<usize>().ok())
                             .map_or(1, |len| len / api::BYTES_PER_RECORD);
                         let Some(_slot) = writer.admit(rows).await else {
-                            return Ok(api::overloaded());
+                            return Ok(api::overloaded(req).await);
                         };
                         return ep.call(req).await;
                     }
@@ -208,17 +209,15 @@ impl App {
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
         listener.set_nonblocking(true)?;
-        let acceptor = TcpAcceptor::from_std(listener)?;
-        info!(address = %acceptor.local_addr()[0], "Listening.");
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        info!(address = %listener.local_addr()?, "Listening.");
         let stop_writer = self.writer_tasks.stop_token();
         let shutdown = async move {
             shutdown.await;
             // In-flight uploads are waiting for their commit: flush now, not after linger.
             stop_writer.cancel();
         };
-        let result = Server::new_with_acceptor(acceptor)
-            .run_with_graceful_shutdown(self.endpoint(), shutdown, Some(SHUTDOWN_GRACE))
-            .await;
+        server::serve(listener, self.endpoint(), shutdown, SHUTDOWN_GRACE).await;
         info!("HTTP server stopped; draining the writer.");
         self.writer_tasks.shutdown().await;
         self.activity_task.shutdown().await;
@@ -229,7 +228,7 @@ impl App {
         if let Err(err) = self.store.connection().clone().close().await {
             tracing::warn!(error = %err, "Closing the database pool failed.");
         }
-        result
+        Ok(())
     }
 }
 
