@@ -6,13 +6,13 @@
 //! each posting ~20 KiB batches, that alone is ~100 MiB of idle buffers. Here the read buffer
 //! is capped, and a request body larger than it simply arrives in several reads.
 
-use poem::endpoint::BoxEndpoint;
-use poem::web::{LocalAddr, RemoteAddr};
-use poem::{Addr, Endpoint};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use poem::endpoint::BoxEndpoint;
+use poem::web::{LocalAddr, RemoteAddr};
+use poem::{Addr, Endpoint};
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
