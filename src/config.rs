@@ -41,6 +41,10 @@ pub struct Config {
     pub alerts: AlertsConfig,
     /// The admin API.
     pub admin: AdminConfig,
+    /// The system monitor.
+    pub monitor: MonitorConfig,
+    /// The in-process recent-trace store.
+    pub traces: TracesConfig,
 }
 
 impl Default for Config {
@@ -58,6 +62,8 @@ impl Default for Config {
             cors: CorsConfig::default(),
             alerts: AlertsConfig::default(),
             admin: AdminConfig::default(),
+            monitor: MonitorConfig::default(),
+            traces: TracesConfig::default(),
         }
     }
 }
@@ -410,6 +416,45 @@ pub enum AlertLevel {
     Major,
     /// Needs attention now.
     Critical,
+}
+
+/// The system monitor (DESIGN §8, seed §5.1).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MonitorConfig {
+    /// Milliseconds between samples (at least 100).
+    pub interval_ms: u64,
+    /// Samples kept.
+    pub history: usize,
+    /// Host CPU use above this percentage is a threshold event.
+    pub cpu_threshold_percent: f32,
+    /// Host memory use above this percentage is a threshold event.
+    pub memory_threshold_percent: f32,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        Self {
+            interval_ms: 10_000,
+            history: 100,
+            cpu_threshold_percent: 80.0,
+            memory_threshold_percent: 85.0,
+        }
+    }
+}
+
+/// The recent-trace store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TracesConfig {
+    /// Upload traces kept in memory (about 1 KiB each).
+    pub recent: usize,
+}
+
+impl Default for TracesConfig {
+    fn default() -> Self {
+        Self { recent: 2000 }
+    }
 }
 
 /// The admin API (alert lifecycle).

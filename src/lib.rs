@@ -12,9 +12,10 @@
 //! - [`ingest`] — body → records (lenient per record) → validation → the upload pipeline.
 //! - [`devices`] — device → wearer mapping cache (L1 moka, L2 Redis, L3 SQL) and the bindings
 //!   file import.
+//! - [`monitor`] — host and process CPU, memory, disk and network, sampled periodically.
 //! - [`redis`] — the optional Redis (node or cluster) shared by the cache and counters.
 //! - [`store`] — every SQL statement: the batch commit, lookups, statistics.
-//! - [`telemetry`] — logging.
+//! - [`telemetry`] — logging and Prometheus metrics.
 //! - [`zone`] — which calendar day "today" is.
 //!
 //! # Data flow
@@ -33,6 +34,7 @@ pub mod config;
 pub mod devices;
 pub mod error;
 pub mod ingest;
+pub mod monitor;
 pub mod redis;
 pub mod store;
 pub mod telemetry;

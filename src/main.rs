@@ -73,9 +73,18 @@ enum DevicesCommand {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let mut config = Config::load(&cli.config).context("invalid configuration")?;
-    telemetry::init_logging(&config.log);
-    match cli.command.unwrap_or(Command::Serve) {
+    let config = Config::load(&cli.config).context("invalid configuration")?;
+    let otel = telemetry::init(&config.log);
+    let result = run(cli.command.unwrap_or(Command::Serve), config).await;
+    // Spans of the last requests are still queued for export.
+    if let Some(otel) = otel {
+        tokio::task::spawn_blocking(move || otel.shutdown()).await?;
+    }
+    result
+}
+
+async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
+    match command {
         Command::Serve => serve(config).await,
         Command::Migrate => {
             App::build(config).await?.close().await;

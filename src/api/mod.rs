@@ -3,15 +3,19 @@
 mod alerts;
 mod errors;
 mod limit;
+mod metrics;
 mod payload;
 mod status;
+mod traces;
 mod upload;
 pub mod wire;
 
 pub use alerts::AlertsApi;
 pub use errors::{error_to_json, panic_to_json};
 pub use limit::{UploadRateLimit, is_upload};
+pub use metrics::{MetricsSources, scrape};
 pub use status::StatusApi;
+pub use traces::TracesApi;
 pub use upload::{BYTES_PER_RECORD, UploadApi, overloaded};
 
 use poem_openapi::{OpenApiService, Tags};
@@ -25,17 +29,29 @@ pub enum ApiTags {
     Status,
     /// Health alerts and their lifecycle (admin token required).
     Alerts,
+    /// Where recent uploads spent their time.
+    Traces,
 }
 
 /// The documented API.
-pub type ApiService = OpenApiService<(UploadApi, StatusApi, AlertsApi), ()>;
+pub type ApiService = OpenApiService<(UploadApi, StatusApi, AlertsApi, TracesApi), ()>;
 
 /// Title of the OpenAPI document.
 pub const TITLE: &str = "LJWX BigScreen API";
 
 /// Assembles the documented API from its parts.
-pub fn service(upload: UploadApi, status: StatusApi, alerts: AlertsApi) -> ApiService {
-    OpenApiService::new((upload, status, alerts), TITLE, env!("CARGO_PKG_VERSION")).description(
+pub fn service(
+    upload: UploadApi,
+    status: StatusApi,
+    alerts: AlertsApi,
+    traces: TracesApi,
+) -> ApiService {
+    OpenApiService::new(
+        (upload, status, alerts, traces),
+        TITLE,
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
         "Ingest of smartwatch health data. Devices upload batches of samples; a sample is \
          acknowledged (`status: accepted`) only after it is committed to the database. \
          Error bodies are JSON `{\"error\", \"message\", \"details\"}`.",

@@ -24,6 +24,8 @@ pub struct JsonUpload<T> {
     pub body: Result<Bytes, IngestError>,
     /// When reading the request began, for `processing_time_ms`.
     pub started: Instant,
+    /// When the body was read.
+    pub read: Instant,
     _schema: PhantomData<fn() -> T>,
 }
 
@@ -65,6 +67,7 @@ impl<T: Type> ParsePayload for JsonUpload<T> {
         Ok(Self {
             body,
             started,
+            read: Instant::now(),
             _schema: PhantomData,
         })
     }

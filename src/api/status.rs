@@ -5,6 +5,7 @@ use super::wire::ErrorBody;
 use crate::devices::DeviceDirectory;
 use crate::ingest::Writer;
 use crate::ingest::activity::Activity;
+use crate::monitor::{Monitor, MonitorReport};
 use crate::store::{Store, StoreError};
 use crate::zone::Zone;
 use chrono::Utc;
@@ -22,6 +23,7 @@ pub struct StatusApi {
     writer: Writer,
     devices: DeviceDirectory,
     activity: Activity,
+    monitor: Monitor,
     zone: Zone,
 }
 
@@ -32,6 +34,7 @@ impl StatusApi {
         writer: Writer,
         devices: DeviceDirectory,
         activity: Activity,
+        monitor: Monitor,
         zone: Zone,
     ) -> Self {
         Self {
@@ -39,6 +42,7 @@ impl StatusApi {
             writer,
             devices,
             activity,
+            monitor,
             zone,
         }
     }
@@ -199,6 +203,16 @@ impl StatusApi {
         } else {
             HealthResponse::Unhealthy(Json(report))
         }
+    }
+
+    /// System monitor
+    ///
+    /// Host CPU, memory, disk and network and this service's CPU and memory, sampled every
+    /// `monitor.interval_ms` (default 10 s), the last `monitor.history` points (default 100),
+    /// and the threshold events (CPU above 80 %, memory above 85 % by default).
+    #[oai(path = "/api/monitor", method = "get")]
+    async fn monitor(&self) -> Json<MonitorReport> {
+        Json(self.monitor.report())
     }
 
     /// Today's statistics

@@ -4,10 +4,13 @@ use super::ApiTags;
 use super::payload::{JsonUpload, discard_body};
 use super::wire::{BatchDoc, ErrorBody, HealthDataDoc, UploadResult};
 use crate::error::IngestError;
-use crate::ingest::{Ingest, WriteError, parse_batch, parse_single};
+use crate::ingest::{Ingest, Upload, WriteError, parse_batch, parse_single};
 use crate::store::StoreError;
+use crate::telemetry::traces::{RequestTrace, TraceStore};
+use poem::Request;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
+use std::time::Instant;
 use tracing::{error, warn};
 
 /// Seconds a client is told to wait when storage is unavailable or the server restarts.
@@ -19,15 +22,67 @@ const OVERLOADED_RETRY_AFTER_SECS: u32 = 1;
 pub struct UploadApi {
     ingest: Ingest,
     max_records: usize,
+    traces: TraceStore,
 }
 
 impl UploadApi {
-    /// Endpoints running uploads through `ingest`, accepting at most `max_records` per batch.
-    pub fn new(ingest: Ingest, max_records: usize) -> Self {
+    /// Endpoints running uploads through `ingest`, accepting at most `max_records` per batch,
+    /// keeping each request's trace in `traces`.
+    pub fn new(ingest: Ingest, max_records: usize, traces: TraceStore) -> Self {
         Self {
             ingest,
             max_records,
+            traces,
         }
+    }
+
+    /// Runs one upload: read body → parse → the pipeline, inside the request's span, and
+    /// keeps its trace.
+    async fn run(
+        &self,
+        req: &Request,
+        body: JsonUpload<impl Send>,
+        route: &'static str,
+        parse: impl FnOnce(&[u8]) -> Result<Upload, IngestError> + Send,
+    ) -> UploadResponse {
+        // Set by the tracing middleware; the handler runs inside its span.
+        let mut trace = req
+            .extensions()
+            .get::<RequestTrace>()
+            .cloned()
+            .unwrap_or_else(|| RequestTrace::start(route, None));
+        let span = trace.span.clone();
+        let work = async {
+            trace.stage("admission", trace.arrived, body.started);
+            trace.stage("read", body.started, body.read);
+            let upload = body.body.and_then(|bytes| {
+                let parsing = Instant::now();
+                let upload = parse(&bytes);
+                trace.stage("parse", parsing, Instant::now());
+                upload
+            });
+            let records = upload.as_ref().map_or(0, |u| u.records.len());
+            let result = match upload {
+                Ok(upload) => self.ingest.upload(upload, body.started, &mut trace).await,
+                Err(err) => Err(err),
+            };
+            let batch_id = result.as_ref().ok().map(|r| r.batch.batch_id.clone());
+            let response = respond(result);
+            let status = response_status(&response);
+            span.record("records", records);
+            span.record("http.response.status_code", status);
+            if let Some(id) = &batch_id {
+                span.record("batch_id", id.as_str());
+            }
+            (response, batch_id, status, records)
+        };
+        let (response, batch_id, status, records) = work.await;
+        self.traces.record(trace.finish(
+            batch_id,
+            status,
+            u32::try_from(records).unwrap_or(u32::MAX),
+        ));
+        response
     }
 }
 
@@ -78,17 +133,16 @@ impl UploadApi {
     /// listed in `error_details`; the other records are still stored. Re-sent samples (same
     /// `deviceSn` and `timestamp`) are counted as `duplicates`, not stored twice. Samples of
     /// devices bound to no user are kept in quarantine and counted as `unknown_device`.
+    ///
+    /// A W3C `traceparent` request header is continued; the response names the trace in
+    /// `trace_id` and in its own `traceparent` header.
     #[oai(path = "/upload_health_data_batch", method = "post")]
-    async fn upload_batch(&self, body: JsonUpload<BatchDoc>) -> UploadResponse {
-        let started = body.started;
-        let result = match body.body {
-            Ok(bytes) => match parse_batch(&bytes, self.max_records) {
-                Ok(upload) => self.ingest.upload(upload, started).await,
-                Err(err) => Err(err),
-            },
-            Err(err) => Err(err),
-        };
-        respond(result)
+    async fn upload_batch(&self, req: &Request, body: JsonUpload<BatchDoc>) -> UploadResponse {
+        let max_records = self.max_records;
+        self.run(req, body, "/upload_health_data_batch", |bytes| {
+            parse_batch(bytes, max_records)
+        })
+        .await
     }
 
     /// Upload one health sample
@@ -96,16 +150,9 @@ impl UploadApi {
     /// The single-record form kept for older firmware: the body is one `HealthData` object,
     /// processed as a batch of one with a generated batch id.
     #[oai(path = "/upload_health_data", method = "post")]
-    async fn upload_one(&self, body: JsonUpload<HealthDataDoc>) -> UploadResponse {
-        let started = body.started;
-        let result = match body.body {
-            Ok(bytes) => match parse_single(&bytes) {
-                Ok(upload) => self.ingest.upload(upload, started).await,
-                Err(err) => Err(err),
-            },
-            Err(err) => Err(err),
-        };
-        respond(result)
+    async fn upload_one(&self, req: &Request, body: JsonUpload<HealthDataDoc>) -> UploadResponse {
+        self.run(req, body, "/upload_health_data", parse_single)
+            .await
     }
 }
 
@@ -135,6 +182,17 @@ fn storage_unavailable() -> UploadResponse {
         )),
         RETRY_AFTER_SECS,
     )
+}
+
+/// The status code an answer carries.
+fn response_status(response: &UploadResponse) -> u16 {
+    match response {
+        UploadResponse::Accepted(..) => 200,
+        UploadResponse::BadRequest(_) => 400,
+        UploadResponse::PayloadTooLarge(_) => 413,
+        UploadResponse::Internal(_) => 500,
+        UploadResponse::Unavailable(..) => 503,
+    }
 }
 
 fn respond(result: Result<crate::ingest::BatchResult, IngestError>) -> UploadResponse {

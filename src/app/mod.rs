@@ -4,13 +4,18 @@ mod server;
 
 use crate::alerts::outbox::OutboxTask;
 use crate::alerts::{self, AlertsError};
-use crate::api::{self, AlertsApi, ApiService, StatusApi, UploadApi, UploadRateLimit};
+use crate::api::{
+    self, AlertsApi, ApiService, MetricsSources, StatusApi, TracesApi, UploadApi, UploadRateLimit,
+};
 use crate::config::Config;
 use crate::devices::DeviceDirectory;
 use crate::ingest::activity::{Activity, ActivityTask};
 use crate::ingest::{Ingest, Writer, WriterTasks};
+use crate::monitor::{Monitor, MonitorTask};
 use crate::redis::Redis;
 use crate::store::{self, Store};
+use crate::telemetry::metrics as telemetry;
+use crate::telemetry::traces::{RequestTrace, TraceStore};
 use crate::zone::{UnknownZone, Zone};
 use migration::{Migrator, MigratorTrait};
 use poem::endpoint::BoxEndpoint;
@@ -20,7 +25,7 @@ use poem::{Endpoint, EndpointExt, Route, handler};
 use sea_orm::DbErr;
 use std::future::Future;
 use std::time::Duration;
-use tracing::info;
+use tracing::{Instrument, info};
 
 /// How long shutdown waits for in-flight requests.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -59,6 +64,10 @@ pub struct App {
     activity: Activity,
     activity_task: ActivityTask,
     outbox_task: Option<OutboxTask>,
+    monitor: Monitor,
+    monitor_task: MonitorTask,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    traces: TraceStore,
 }
 
 impl App {
@@ -84,6 +93,9 @@ impl App {
         let (writer, writer_tasks) =
             Writer::start(store.clone(), zone, &config.writer, alert_engine);
         let (activity, activity_task) = Activity::start(redis);
+        let (monitor, monitor_task) = Monitor::start(&config.monitor);
+        let metrics = telemetry::install();
+        let traces = TraceStore::new(config.traces.recent);
         Ok(Self {
             config,
             store,
@@ -94,6 +106,10 @@ impl App {
             activity,
             activity_task,
             outbox_task,
+            monitor,
+            monitor_task,
+            metrics,
+            traces,
         })
     }
 
@@ -116,15 +132,17 @@ impl App {
             self.activity.clone(),
         );
         api::service(
-            UploadApi::new(ingest, self.config.ingest.max_records),
+            UploadApi::new(ingest, self.config.ingest.max_records, self.traces.clone()),
             StatusApi::new(
                 self.store.clone(),
                 self.writer.clone(),
                 self.devices.clone(),
                 self.activity.clone(),
+                self.monitor.clone(),
                 self.zone,
             ),
             AlertsApi::new(self.store.clone(), self.config.admin.token.clone()),
+            TracesApi::new(self.traces.clone()),
         )
     }
 
@@ -134,6 +152,15 @@ impl App {
         let route = Route::new()
             .at("/", root)
             .at("/openapi.json", api.spec_endpoint())
+            .at(
+                "/metrics",
+                poem::get(api::scrape).data(MetricsSources {
+                    handle: self.metrics.clone(),
+                    writer: self.writer.clone(),
+                    devices: self.devices.clone(),
+                    store: self.store.clone(),
+                }),
+            )
             .nest("/docs", api.swagger_ui())
             .nest("/", api);
         let cors = &self.config.cors;
@@ -165,6 +192,24 @@ impl App {
                 }
             })
             .boxed();
+        // Uploads get their trace context before admission, so the admission wait is a stage
+        // of their trace and even a shed upload answers with a `traceparent`.
+        let endpoint = endpoint
+            .around(|ep, mut req| async move {
+                if !api::is_upload(req.uri().path()) {
+                    return ep.call(req).await;
+                }
+                let trace = RequestTrace::start(req.uri().path(), req.header("traceparent"));
+                let traceparent = trace.context.traceparent();
+                let span = trace.span.clone();
+                req.extensions_mut().insert(trace);
+                let mut response = ep.call(req).instrument(span).await?;
+                if let Ok(value) = traceparent.parse() {
+                    response.headers_mut().insert("traceparent", value);
+                }
+                Ok(response)
+            })
+            .boxed();
         let endpoint = match UploadRateLimit::new(&self.config.rate_limit) {
             None => endpoint,
             Some(limit) => endpoint
@@ -184,6 +229,20 @@ impl App {
         endpoint
             .catch_all_error(api::error_to_json)
             .with(CatchPanic::new().with_handler(api::panic_to_json))
+            // Outermost, so every answer is counted: shed uploads, 429s and 404s included.
+            .around(|ep, req| async move {
+                let started = std::time::Instant::now();
+                let route = telemetry::route_label(req.uri().path());
+                let method = req.method().clone();
+                let response = ep.get_response(req).await;
+                telemetry::http_request(
+                    route,
+                    method.as_str(),
+                    response.status().as_u16(),
+                    started.elapsed(),
+                );
+                Ok(response)
+            })
             .boxed()
     }
 
@@ -192,6 +251,7 @@ impl App {
     pub async fn close(self) {
         self.writer_tasks.shutdown().await;
         self.activity_task.shutdown().await;
+        self.monitor_task.shutdown().await;
         if let Some(task) = self.outbox_task {
             task.shutdown().await;
         }
@@ -221,6 +281,7 @@ impl App {
         info!("HTTP server stopped; draining the writer.");
         self.writer_tasks.shutdown().await;
         self.activity_task.shutdown().await;
+        self.monitor_task.shutdown().await;
         // Undelivered notifications stay in the outbox for the next start.
         if let Some(task) = self.outbox_task {
             task.shutdown().await;

@@ -7,9 +7,11 @@ use super::{Sample, Upload};
 use crate::devices::DeviceDirectory;
 use crate::error::IngestError;
 use crate::store::{CommitBatch, Committed, MappedSample, Store, StoredBatch};
+use crate::telemetry::metrics as telemetry;
+use crate::telemetry::traces::RequestTrace;
 use chrono::Utc;
 use std::time::Instant;
-use tracing::debug;
+use tracing::{Instrument, debug, field, info_span};
 
 /// Most strings answered in `error_details` (the seed's `errors[:10]`).
 const MAX_DETAILS: usize = 10;
@@ -46,12 +48,16 @@ impl Ingest {
     }
 
     /// Stores the valid records of `upload` and answers once they are committed.
-    /// `started` is when the request arrived.
+    /// `started` is when reading the request began; the stages are added to `trace`.
     pub async fn upload(
         &self,
         upload: Upload,
         started: Instant,
+        trace: &mut RequestTrace,
     ) -> Result<BatchResult, IngestError> {
+        let trace_id = trace.context.trace_id_hex();
+        let validating = Instant::now();
+        let validate_span = info_span!("validate", records = upload.records.len()).entered();
         let total = upload.records.len();
         let now = Utc::now();
         let mut samples = Vec::with_capacity(total);
@@ -80,23 +86,50 @@ impl Ingest {
             .chain(warnings)
             .take(MAX_DETAILS)
             .collect();
+        drop(validate_span);
+        trace.stage("validate", validating, Instant::now());
+        metrics::histogram!(telemetry::BATCH_RECORDS).record(total as f64);
+        if rejected > 0 {
+            metrics::counter!(telemetry::RECORDS, "outcome" => "rejected")
+                .increment(rejected as u64);
+        }
         if samples.is_empty() {
             return Err(IngestError::NoValidRecords { details });
         }
 
-        if let Some(id) = &upload.batch_id
-            && let Some(stored) = self.store.find_batch(id).await?
-        {
-            return Ok(replay(stored));
+        if let Some(id) = &upload.batch_id {
+            let looking = Instant::now();
+            let stored = self
+                .store
+                .find_batch(id)
+                .instrument(info_span!("idempotency"))
+                .await?;
+            trace.stage("idempotency", looking, Instant::now());
+            if let Some(stored) = stored {
+                return Ok(replay(stored));
+            }
         }
         let batch_id = upload.batch_id.unwrap_or_else(generate_batch_id);
 
-        let (mapped, unknown) = self.split_by_binding(samples).await?;
+        let resolving = Instant::now();
+        let (mapped, unknown) = self
+            .split_by_binding(samples)
+            .instrument(info_span!("resolve"))
+            .await?;
+        trace.stage("resolve", resolving, Instant::now());
         let (valid, unknown_count) = (mapped.len() + unknown.len(), unknown.len());
         // Distinct devices for the activity counters, computed once.
         let mut active: Vec<String> = mapped.iter().map(|m| m.sample.device_sn.clone()).collect();
         active.sort_unstable();
         active.dedup();
+        let submitted = Instant::now();
+        let commit_span = info_span!(
+            "commit",
+            queue_wait_ms = field::Empty,
+            commit_ms = field::Empty,
+            group_batches = field::Empty,
+            group_rows = field::Empty
+        );
         let receipt = self
             .writer
             .submit(CommitBatch {
@@ -108,9 +141,18 @@ impl Ingest {
                 warnings: warning_count,
                 error_details: details.clone(),
                 processing_time_ms: elapsed_ms(started),
-                trace_id: None,
+                trace_id: Some(trace_id.clone()),
             })
+            .instrument(commit_span.clone())
             .await?;
+        // The wait and the commit happen in a writer task shared by the whole group: their
+        // durations come back with the receipt.
+        commit_span.record("queue_wait_ms", receipt.queue_wait.as_secs_f64() * 1e3);
+        commit_span.record("commit_ms", receipt.commit.as_secs_f64() * 1e3);
+        commit_span.record("group_batches", receipt.group_batches);
+        commit_span.record("group_rows", receipt.group_rows);
+        trace.stage_for("queue_wait", submitted, receipt.queue_wait);
+        trace.stage_for("commit", submitted + receipt.queue_wait, receipt.commit);
         let (inserted, duplicates) = match receipt.committed {
             Committed::New {
                 inserted,
@@ -118,6 +160,15 @@ impl Ingest {
             } => (inserted, duplicates),
             Committed::Replayed(stored) => return Ok(replay(stored)),
         };
+        for (outcome, n) in [
+            ("inserted", inserted),
+            ("duplicate", duplicates),
+            ("unknown_device", unknown_count),
+        ] {
+            if n > 0 {
+                metrics::counter!(telemetry::RECORDS, "outcome" => outcome).increment(n as u64);
+            }
+        }
         if inserted > 0 {
             self.activity.record(inserted as u64, active);
         }
@@ -137,7 +188,7 @@ impl Ingest {
                 unknown_device: count(unknown_count),
                 processing_time_ms: elapsed_ms(started),
                 error_details: details,
-                trace_id: None,
+                trace_id: Some(trace_id),
             },
             replayed: false,
         })

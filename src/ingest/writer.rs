@@ -8,8 +8,10 @@
 
 use super::batcher::{Limits, Measure, next_batch};
 use crate::alerts::AlertEngine;
+use crate::alerts::rules::level_name;
 use crate::config::WriterConfig;
 use crate::store::{CommitBatch, Committed, Store, StoreError};
+use crate::telemetry::metrics as telemetry;
 use crate::zone::Zone;
 use chrono::Utc;
 use sea_orm::DbBackend;
@@ -258,18 +260,33 @@ async fn flush(store: &Store, zone: Zone, alerts: Option<&AlertEngine>, jobs: Ve
         .commit_group(&batches, now, zone.day(now), alerts.map(AlertEngine::rules))
         .await;
     let commit = started.elapsed();
+    metrics::histogram!(telemetry::COMMIT_DURATION).record(commit.as_secs_f64());
+    metrics::histogram!(telemetry::COMMIT_ROWS).record(group_rows as f64);
+    metrics::counter!(telemetry::COMMITS, "result" => if result.is_ok() { "ok" } else { "error" })
+        .increment(1);
     match result {
         Ok(group) => {
-            if group.notifications > 0
-                && let Some(alerts) = alerts
-            {
-                alerts.notify_committed();
+            if !group.alert_events.is_empty() {
+                for e in &group.alert_events {
+                    metrics::counter!(
+                        telemetry::ALERTS,
+                        "alert_type" => e.alert_type.clone(),
+                        "level" => level_name(e.level),
+                        "event" => e.event
+                    )
+                    .increment(1);
+                }
+                if let Some(alerts) = alerts {
+                    alerts.notify_committed();
+                }
             }
             for ((ack, submitted, _room), committed) in waiting.into_iter().zip(group.outcomes) {
+                let queue_wait = started.saturating_duration_since(submitted);
+                metrics::histogram!(telemetry::QUEUE_WAIT).record(queue_wait.as_secs_f64());
                 // A submitter that went away (client disconnected) simply misses its answer.
                 let _ = ack.send(Ok(Receipt {
                     committed,
-                    queue_wait: started.saturating_duration_since(submitted),
+                    queue_wait,
                     commit,
                     group_batches,
                     group_rows,

@@ -38,8 +38,29 @@ struct Series {
     breached: bool,
 }
 
+/// An alert opened or escalated by a commit (one notification each).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertEvent {
+    /// The alert type.
+    pub alert_type: String,
+    /// The alert's level after the event.
+    pub level: AlertLevel,
+    /// `opened` or `escalated`.
+    pub event: &'static str,
+}
+
+impl AlertEvent {
+    fn new(alert_type: &str, level: AlertLevel, event: &'static str) -> Self {
+        Self {
+            alert_type: alert_type.to_owned(),
+            level,
+            event,
+        }
+    }
+}
+
 /// Raises, updates and resolves the alerts `committed` samples call for, and queues their
-/// notifications, inside `txn`. Returns how many notifications were queued.
+/// notifications, inside `txn`. Returns the alerts opened or escalated.
 ///
 /// Open alerts are read with a row lock (`FOR UPDATE`; SQLite's transaction already holds
 /// the write lock), so concurrent writers update an episode one after the other. Two writers
@@ -50,7 +71,7 @@ pub(super) async fn apply(
     rules: &Rules,
     committed: impl Iterator<Item = &MappedSample>,
     now: DateTime<Utc>,
-) -> Result<usize, sea_orm::DbErr> {
+) -> Result<Vec<AlertEvent>, sea_orm::DbErr> {
     let hysteresis = rules.resolve_after().is_some();
     let mut series: BTreeMap<(&str, usize), Series> = BTreeMap::new();
     for m in committed {
@@ -75,7 +96,7 @@ pub(super) async fn apply(
         }
     }
     if series.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
 
     // With hysteresis, normal readings matter only for devices that may have an open alert.
@@ -107,7 +128,7 @@ pub(super) async fn apply(
         }
     }
 
-    let mut notifications = 0;
+    let mut events = Vec::new();
     for ((device, kind), mut s) in series {
         let alert_type = rules.type_name(kind);
         let current = open.remove(&(device.to_owned(), alert_type.to_owned()));
@@ -120,7 +141,8 @@ pub(super) async fn apply(
                 Change::Open(episode) => {
                     let id =
                         insert_alert(txn, device, alert_type, s.user_id, &episode, now).await?;
-                    notifications += queue_notification(txn, id, "opened", now).await?;
+                    queue_notification(txn, id, "opened", now).await?;
+                    events.push(AlertEvent::new(alert_type, episode.level, "opened"));
                 }
                 Change::Update {
                     id,
@@ -129,13 +151,14 @@ pub(super) async fn apply(
                 } => {
                     update_alert(txn, id, &episode, now).await?;
                     if escalated {
-                        notifications += queue_notification(txn, id, "escalated", now).await?;
+                        queue_notification(txn, id, "escalated", now).await?;
+                        events.push(AlertEvent::new(alert_type, episode.level, "escalated"));
                     }
                 }
             }
         }
     }
-    Ok(notifications)
+    Ok(events)
 }
 
 async fn insert_alert(
@@ -222,16 +245,16 @@ async fn update_alert(
     Ok(())
 }
 
-/// Queues a notification of `event` with alert `id` as it is now; returns 1 (queued) or 0
-/// (the alert vanished, which the row lock rules out).
+/// Queues a notification of `event` with alert `id` as it is now.
 async fn queue_notification(
     txn: &DatabaseTransaction,
     id: i64,
     event: &str,
     now: DateTime<Utc>,
-) -> Result<usize, sea_orm::DbErr> {
+) -> Result<(), sea_orm::DbErr> {
     let Some(row) = t_alert_info::Entity::find_by_id(id).one(txn).await? else {
-        return Ok(0);
+        // Just written or locked by this transaction: it cannot have vanished.
+        return Err(sea_orm::DbErr::RecordNotFound(format!("alert {id}")));
     };
     let alert = Alert::from(row);
     let payload = serde_json::to_string(&alert)
@@ -248,7 +271,7 @@ async fn queue_notification(
     })
     .exec(txn)
     .await?;
-    Ok(1)
+    Ok(())
 }
 
 /// Filters of the alert list; every one optional.

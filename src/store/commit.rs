@@ -2,7 +2,7 @@
 //! counters and the batch records. The group-commit writer calls this; an upload is answered
 //! only after it returned.
 
-use super::alerts;
+use super::alerts::{self, AlertEvent};
 use super::devices::Binding;
 use super::sql::{statement, statement_chunks, values_list};
 use super::{Store, StoreError, StoredBatch, is_transient, is_unique_violation};
@@ -102,14 +102,14 @@ const BATCH_COLUMN_COUNT: usize = 13;
 pub struct GroupCommitted {
     /// One outcome per batch, in order.
     pub outcomes: Vec<Committed>,
-    /// Alert notifications queued in the outbox by this commit.
-    pub notifications: usize,
+    /// Alerts opened or escalated by this commit (each queued a notification).
+    pub alert_events: Vec<AlertEvent>,
 }
 
 /// What one transaction attempt did.
 enum Attempt {
-    /// Committed; new rows per active batch, in order, and notifications queued.
-    Committed(Vec<usize>, usize),
+    /// Committed; new rows per active batch, in order, and the alert events.
+    Committed(Vec<usize>, Vec<AlertEvent>),
     /// Rolled back: these batch ids were already committed.
     Taken(HashSet<String>),
 }
@@ -133,11 +133,11 @@ impl Store {
             .filter(|&i| seen.insert(batches[i].batch_id.as_str()))
             .collect();
         let mut retries = 0;
-        let mut notifications = 0;
+        let mut alert_events = Vec::new();
         while !active.is_empty() {
             match self.try_commit(batches, &active, now, day, rules).await {
-                Ok(Attempt::Committed(inserted, queued)) => {
-                    notifications = queued;
+                Ok(Attempt::Committed(inserted, events)) => {
+                    alert_events = events;
                     for (&i, inserted) in active.iter().zip(inserted) {
                         outcomes[i] = Some(Committed::New {
                             inserted,
@@ -195,7 +195,7 @@ impl Store {
             .collect::<Result<_, _>>()?;
         Ok(GroupCommitted {
             outcomes,
-            notifications,
+            alert_events,
         })
     }
 
@@ -215,7 +215,7 @@ impl Store {
             insert_health(&txn, backend, batches, active, now).await?;
         insert_quarantine(&txn, backend, batches, active, now).await?;
         upsert_daily(&txn, backend, day, now, &per_device).await?;
-        let notifications = match rules {
+        let alert_events = match rules {
             Some(rules) => {
                 let committed = active
                     .iter()
@@ -225,7 +225,7 @@ impl Store {
                     .map(|(m, _)| m);
                 alerts::apply(&txn, rules, committed, now).await?
             }
-            None => 0,
+            None => Vec::new(),
         };
         let claimed = insert_batch_rows(&txn, backend, batches, active, &inserted, now).await?;
         if claimed.len() < active.len() {
@@ -240,7 +240,7 @@ impl Store {
             ));
         }
         txn.commit().await?;
-        Ok(Attempt::Committed(inserted, notifications))
+        Ok(Attempt::Committed(inserted, alert_events))
     }
 }
 

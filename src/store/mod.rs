@@ -12,7 +12,7 @@ mod devices;
 mod sql;
 mod stats;
 
-pub use alerts::{AlertFilter, Transition, TransitionOutcome, status as alert_status};
+pub use alerts::{AlertEvent, AlertFilter, Transition, TransitionOutcome, status as alert_status};
 pub use batches::StoredBatch;
 pub use bench::{BenchMethod, BenchOptions, BenchResult};
 pub use commit::{CommitBatch, Committed, GroupCommitted, MappedSample};
@@ -42,6 +42,24 @@ impl Store {
     /// Which SQL dialect the pool speaks.
     pub fn backend(&self) -> DbBackend {
         self.db.get_database_backend()
+    }
+
+    /// Connections of the pool: (open, idle).
+    pub fn pool_usage(&self) -> (u32, usize) {
+        match self.backend() {
+            DbBackend::MySql => {
+                let pool = self.db.get_mysql_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            DbBackend::Postgres => {
+                let pool = self.db.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            _ => {
+                let pool = self.db.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+        }
     }
 
     /// Round trip to the database (`SELECT 1`).

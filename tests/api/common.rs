@@ -423,3 +423,40 @@ macro_rules! backend_tests {
         }
     };
 }
+
+/// The service binary started as a process of its own on a free loopback port, on
+/// `database_url` with `env` set. Returns it and its base URL once `/api/health` answers.
+pub async fn start_server_process(
+    database_url: &str,
+    env: &[(&str, String)],
+) -> (std::process::Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_ljwx-bigscreen"));
+    command
+        .args(["--config", "/nonexistent/bigscreen.toml", "serve"])
+        .env("DATABASE_URL", database_url)
+        .env("LJWX_LISTEN", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let server = command.spawn().expect("start server");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while client
+        .get(format!("{base}/api/health"))
+        .send()
+        .await
+        .is_err()
+    {
+        assert!(std::time::Instant::now() < deadline, "server did not start");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    (server, base)
+}

@@ -1,13 +1,12 @@
 //! Acknowledged means stored: kill the server process (SIGKILL) in the middle of uploads and
 //! check that every acknowledged record is in the database.
 
-use crate::common::{Backend, TestDb, now};
+use crate::common::{Backend, TestDb, now, start_server_process};
 use ljwx_bigscreen::App;
 use ljwx_bigscreen::store::DeviceImport;
 use sea_orm::{ConnectionTrait, Database, Statement};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -48,32 +47,9 @@ async fn kill_during_uploads(backend: Backend) {
     app.store().bind_devices(&devices).await.expect("bind");
     app.close().await;
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_ljwx-bigscreen"))
-        .args(["--config", "/nonexistent/bigscreen.toml", "serve"])
-        .env("DATABASE_URL", &db.url)
-        .env("LJWX_LISTEN", format!("127.0.0.1:{port}"))
-        .env("LJWX_WRITER__LINGER_MS", "20")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start server");
-    let base = format!("http://127.0.0.1:{port}");
+    let (mut server, base) =
+        start_server_process(&db.url, &[("LJWX_WRITER__LINGER_MS", "20".to_owned())]).await;
     let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while client
-        .get(format!("{base}/api/health"))
-        .send()
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "server did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 
     let acked: Arc<Mutex<HashMap<String, i64>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
