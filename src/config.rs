@@ -138,7 +138,7 @@ impl Default for IngestConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct WriterConfig {
     /// Writer tasks, each committing on its own connection. `0` (default): 1 on SQLite (one
-    /// writer at a time is all it allows), 4 elsewhere.
+    /// writer at a time is all it allows), 4 on MariaDB/MySQL, 8 on PostgreSQL.
     pub writers: usize,
     /// A commit starts once this many rows are gathered.
     pub max_rows: usize,

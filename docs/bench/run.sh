@@ -11,6 +11,8 @@ set -euo pipefail
 backend=$1; out=$2; shift 2
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=$root/target/release
+# SERVER=path/to/ljwx-bigscreen runs another build of the server (e.g. to compare two commits).
+server_bin=${SERVER:-$bin/ljwx-bigscreen}
 work=$(mktemp -d)
 server=
 trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"; true' EXIT
@@ -27,8 +29,8 @@ esac
 port=18001
 export DATABASE_URL=$url LJWX_LISTEN=127.0.0.1:$port RUST_LOG=${RUST_LOG:-warn}
 "$bin/ljwx-stress" bindings --devices 1000 > "$work/bindings.csv"
-"$bin/ljwx-bigscreen" --config /nonexistent devices import "$work/bindings.csv" > /dev/null
-"$bin/ljwx-bigscreen" --config /nonexistent serve 2> "$work/server.log" &
+"$server_bin" --config /nonexistent devices import "$work/bindings.csv" > /dev/null
+"$server_bin" --config /nonexistent serve 2> "$work/server.log" &
 server=$!
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/api/health" > /dev/null && break; sleep 0.1; done
 

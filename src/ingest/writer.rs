@@ -101,6 +101,9 @@ impl Writer {
     ) -> (Writer, WriterTasks) {
         let tasks = match (config.writers, store.backend()) {
             (0, DbBackend::Sqlite) => 1,
+            // PostgreSQL flushes each commit's WAL on its own: more commits in flight let
+            // it share the flushes (25 000 records/s: P99 629 → 279 ms with 8 instead of 4).
+            (0, DbBackend::Postgres) => 8,
             (0, _) => 4,
             (n, _) => n,
         };
