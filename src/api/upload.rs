@@ -57,7 +57,8 @@ impl UploadApi {
             trace.stage("read", body.started, body.read);
             let upload = body.body.and_then(|bytes| {
                 let parsing = Instant::now();
-                let upload = parse(&bytes);
+                let upload =
+                    tracing::info_span!("parse", bytes = bytes.len()).in_scope(|| parse(&bytes));
                 trace.stage("parse", parsing, Instant::now());
                 upload
             });

@@ -114,7 +114,11 @@ impl Ingest {
         let resolving = Instant::now();
         let (mapped, unknown) = self
             .split_by_binding(samples)
-            .instrument(info_span!("resolve"))
+            .instrument(info_span!(
+                "resolve",
+                l1_hits = field::Empty,
+                misses = field::Empty
+            ))
             .await?;
         trace.stage("resolve", resolving, Instant::now());
         let (valid, unknown_count) = (mapped.len() + unknown.len(), unknown.len());

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
-use tracing::{error, info, warn};
+use tracing::{Instrument, error, field, info, info_span, warn};
 
 /// Why a submission was not committed. Nothing of it was written.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +58,8 @@ struct Job {
     batch: CommitBatch,
     ack: oneshot::Sender<Result<Receipt, WriteError>>,
     submitted: Instant,
+    /// The submitter's span: the group commit links to it.
+    span: tracing::Span,
     /// Room in the queue, given back when the job is answered.
     _room: OwnedSemaphorePermit,
 }
@@ -165,6 +167,7 @@ impl Writer {
             batch,
             ack,
             submitted: Instant::now(),
+            span: tracing::Span::current(),
             _room: room,
         };
         self.tx.send(job).await.map_err(|_| WriteError::Stopped)?;
@@ -255,12 +258,24 @@ async fn flush(store: &Store, zone: Zone, alerts: Option<&AlertEngine>, jobs: Ve
     let now = Utc::now();
     let group_rows = jobs.iter().map(Measure::items).sum();
     let group_batches = jobs.len();
+    let group_span = info_span!(
+        "group_commit",
+        batches = group_batches,
+        rows = group_rows,
+        alerts = field::Empty
+    );
     let (batches, waiting): (Vec<CommitBatch>, Vec<_>) = jobs
         .into_iter()
-        .map(|job| (job.batch, (job.ack, job.submitted, job._room)))
+        .map(|job| {
+            // One transaction serves many uploads: its span follows from each of theirs
+            // (links in OTLP), and the alert work shows as its child.
+            group_span.follows_from(&job.span);
+            (job.batch, (job.ack, job.submitted, job._room))
+        })
         .unzip();
     let result = store
         .commit_group(&batches, now, zone.day(now), alerts.map(AlertEngine::rules))
+        .instrument(group_span.clone())
         .await;
     let commit = started.elapsed();
     metrics::histogram!(telemetry::COMMIT_DURATION).record(commit.as_secs_f64());
@@ -269,6 +284,7 @@ async fn flush(store: &Store, zone: Zone, alerts: Option<&AlertEngine>, jobs: Ve
         .increment(1);
     match result {
         Ok(group) => {
+            group_span.record("alerts", group.alert_events.len());
             if !group.alert_events.is_empty() {
                 for e in &group.alert_events {
                     metrics::counter!(

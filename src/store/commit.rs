@@ -11,7 +11,7 @@ use crate::ingest::Sample;
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, TransactionTrait, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use tracing::warn;
+use tracing::{Instrument, warn};
 
 /// Most rows per multi-row `INSERT` (also kept below every backend's parameter limit).
 const MAX_ROWS_PER_INSERT: usize = 4096;
@@ -223,7 +223,9 @@ impl Store {
                     .zip(&new_rows)
                     .filter(|(_, new)| **new)
                     .map(|(m, _)| m);
-                alerts::apply(&txn, rules, committed, now).await?
+                alerts::apply(&txn, rules, committed, now)
+                    .instrument(tracing::info_span!("alerts"))
+                    .await?
             }
             None => Vec::new(),
         };

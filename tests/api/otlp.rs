@@ -147,9 +147,17 @@ async fn an_uploads_span_tree_reaches_an_otlp_receiver() {
     let spans = loop {
         let spans: Vec<(Vec<String>, Span)> = received.lock().expect("lock").clone();
         let names: Vec<&str> = spans.iter().map(|(_, s)| s.name.as_str()).collect();
-        if ["/upload_health_data_batch", "validate", "resolve", "commit"]
-            .iter()
-            .all(|n| names.contains(n))
+        if [
+            "/upload_health_data_batch",
+            "parse",
+            "validate",
+            "resolve",
+            "commit",
+            "group_commit",
+            "alerts",
+        ]
+        .iter()
+        .all(|n| names.contains(n))
         {
             break spans;
         }
@@ -180,7 +188,7 @@ async fn an_uploads_span_tree_reaches_an_otlp_receiver() {
         attribute(upload, "http.response.status_code").as_deref(),
         Some("200")
     );
-    for stage in ["validate", "resolve", "commit"] {
+    for stage in ["parse", "validate", "resolve", "commit"] {
         let (_, span) = by_name[stage];
         assert_eq!(hex(&span.trace_id), caller_trace, "{stage}");
         assert_eq!(
@@ -195,6 +203,26 @@ async fn an_uploads_span_tree_reaches_an_otlp_receiver() {
     let (_, commit) = by_name["commit"];
     assert_eq!(attribute(commit, "group_rows").as_deref(), Some("1"));
     assert!(attribute(commit, "queue_wait_ms").is_some());
+    let (_, resolve) = by_name["resolve"];
+    assert_eq!(
+        attribute(resolve, "misses").as_deref(),
+        Some("1"),
+        "first lookup misses L1"
+    );
+    // The transaction is shared by the uploads of a group: its span links to theirs, and
+    // the alert rules run inside it.
+    let (_, group) = by_name["group_commit"];
+    assert!(
+        group
+            .links
+            .iter()
+            .any(|l| l.span_id == commit.span_id && l.trace_id == commit.trace_id),
+        "group_commit links to the upload's commit span: {:?}",
+        group.links
+    );
+    assert_eq!(attribute(group, "rows").as_deref(), Some("1"));
+    let (_, alerts) = by_name["alerts"];
+    assert_eq!(alerts.parent_span_id, group.span_id);
 
     // SIGTERM: the server drains and exits 0 (flushing its exporter).
     let pid = server.id().to_string();
