@@ -14,7 +14,17 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use tracing::{Instrument, warn};
 
 /// Most rows per multi-row `INSERT` (also kept below every backend's parameter limit).
-const MAX_ROWS_PER_INSERT: usize = 4096;
+///
+/// PostgreSQL gets smaller statements: sqlx keeps, per connection and per cached statement
+/// shape, the type of every parameter, so 2048-row shapes held ~90 MiB across the writers'
+/// connections (5000-user workload: peak RSS 255 → 167 MiB with 512 rows, same throughput;
+/// docs/BENCHMARKS.md).
+fn max_rows_per_insert(backend: DbBackend) -> usize {
+    match backend {
+        DbBackend::Postgres => 512,
+        _ => 4096,
+    }
+}
 /// Times a transaction that hit a deadlock or serialization failure is run again.
 const MAX_RETRIES: u32 = 3;
 
@@ -279,7 +289,12 @@ async fn insert_health<'a>(
     let mut inserted = vec![0; active.len()];
     let mut per_device = PerDevice::new();
     let mut new_rows = Vec::with_capacity(rows.len());
-    for rows in statement_chunks(backend, HEALTH_COLUMN_COUNT, MAX_ROWS_PER_INSERT, &rows) {
+    for rows in statement_chunks(
+        backend,
+        HEALTH_COLUMN_COUNT,
+        max_rows_per_insert(backend),
+        &rows,
+    ) {
         let values = || {
             let mut values = Vec::with_capacity(rows.len() * HEALTH_COLUMN_COUNT);
             for (batch_id, row) in rows {
@@ -373,7 +388,12 @@ async fn insert_quarantine(
             b.unknown.iter().map(move |s| (b.batch_id.as_str(), s))
         })
         .collect();
-    for rows in statement_chunks(backend, QUARANTINE_COLUMN_COUNT, MAX_ROWS_PER_INSERT, &rows) {
+    for rows in statement_chunks(
+        backend,
+        QUARANTINE_COLUMN_COUNT,
+        max_rows_per_insert(backend),
+        &rows,
+    ) {
         let mut values = Vec::with_capacity(rows.len() * QUARANTINE_COLUMN_COUNT);
         for (batch_id, s) in rows {
             push_measurements(&mut values, s);
@@ -424,7 +444,7 @@ async fn upsert_daily(
     per_device: &PerDevice<'_>,
 ) -> Result<(), DbErr> {
     let devices: Vec<_> = per_device.iter().filter(|(_, (_, n))| *n > 0).collect();
-    for rows in statement_chunks(backend, 5, MAX_ROWS_PER_INSERT, &devices) {
+    for rows in statement_chunks(backend, 5, max_rows_per_insert(backend), &devices) {
         let mut values = Vec::with_capacity(rows.len() * 5);
         for (device, (user_id, inserted)) in rows {
             values.extend([
@@ -471,7 +491,12 @@ async fn insert_batch_rows(
         .zip(inserted)
         .map(|(&i, &n)| (&batches[i], n))
         .collect();
-    for rows in statement_chunks(backend, BATCH_COLUMN_COUNT, MAX_ROWS_PER_INSERT, &pairs) {
+    for rows in statement_chunks(
+        backend,
+        BATCH_COLUMN_COUNT,
+        max_rows_per_insert(backend),
+        &pairs,
+    ) {
         let mut values = Vec::with_capacity(rows.len() * BATCH_COLUMN_COUNT);
         for (b, inserted) in rows {
             let details =
