@@ -335,12 +335,18 @@ async fn insert_health<'a>(
             }
         };
         if usize::try_from(affected).is_ok_and(|n| n == rows.len()) {
+            // Released at once: an open savepoint keeps the original of every page the
+            // transaction touches afterwards (SQLite's statement journal, in memory; a
+            // PostgreSQL subtransaction), and one per statement would pile up.
+            txn.execute_unprepared("RELEASE SAVEPOINT ljwx_rows")
+                .await?;
             for (batch_id, row) in rows {
                 count(batch_id, &row.sample.device_sn);
             }
             new_rows.resize(new_rows.len() + rows.len(), true);
             continue;
         }
+        // Rolling back to a savepoint leaves it open: release it after the re-run.
         txn.execute_unprepared("ROLLBACK TO SAVEPOINT ljwx_rows")
             .await?;
         let returning = insert_ignore(
@@ -352,10 +358,12 @@ async fn insert_health<'a>(
             "batch_id, device_sn, timestamp",
         );
         let mut stored_now = HashSet::new();
-        for returned in txn
+        let returned_rows = txn
             .query_all_raw(statement(backend, returning, values()))
-            .await?
-        {
+            .await?;
+        txn.execute_unprepared("RELEASE SAVEPOINT ljwx_rows")
+            .await?;
+        for returned in returned_rows {
             let batch_id: String = returned.try_get_by_index(0)?;
             let device: String = returned.try_get_by_index(1)?;
             let timestamp: DateTime<Utc> = returned.try_get_by_index(2)?;
