@@ -246,8 +246,8 @@ impl App {
             .boxed()
     }
 
-    /// Stops the writer (committing what it holds) and closes the pool, for commands that
-    /// built the app without serving.
+    /// Stops the background tasks — the writer first, committing what it holds — and closes
+    /// the pool. Undelivered alert notifications stay in the outbox for the next start.
     pub async fn close(self) {
         self.writer_tasks.shutdown().await;
         self.activity_task.shutdown().await;
@@ -279,16 +279,7 @@ impl App {
         };
         server::serve(listener, self.endpoint(), shutdown, SHUTDOWN_GRACE).await;
         info!("HTTP server stopped; draining the writer.");
-        self.writer_tasks.shutdown().await;
-        self.activity_task.shutdown().await;
-        self.monitor_task.shutdown().await;
-        // Undelivered notifications stay in the outbox for the next start.
-        if let Some(task) = self.outbox_task {
-            task.shutdown().await;
-        }
-        if let Err(err) = self.store.connection().clone().close().await {
-            tracing::warn!(error = %err, "Closing the database pool failed.");
-        }
+        self.close().await;
         Ok(())
     }
 }
