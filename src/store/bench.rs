@@ -2,7 +2,7 @@
 //! `t_user_health_data` with the same dedup semantics as the service, without the service.
 //! `ljwx-bigscreen bench-db` prints it, so the writer's throughput can be read against it.
 
-use super::sql::{rows_per_statement, statement, values_list};
+use super::sql::{insert_ignore, rows_per_statement, statement, values_list};
 use super::{Store, StoreError};
 use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::sqlx::{self, Connection as _};
@@ -153,15 +153,14 @@ impl Store {
                 ]);
             }
             let list = values_list(backend, rows.len(), COLUMN_COUNT);
-            let sql = match backend {
-                DbBackend::MySql => {
-                    format!("INSERT IGNORE INTO t_user_health_data ({COLUMNS}) VALUES {list}")
-                }
-                _ => format!(
-                    "INSERT INTO t_user_health_data ({COLUMNS}) VALUES {list} \
-                     ON CONFLICT (device_sn, timestamp) DO NOTHING"
-                ),
-            };
+            let sql = insert_ignore(
+                backend,
+                "t_user_health_data",
+                COLUMNS,
+                &list,
+                "device_sn, timestamp",
+                "",
+            );
             txn.execute_raw(statement(backend, sql, values)).await?;
         }
         txn.commit().await

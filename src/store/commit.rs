@@ -4,7 +4,7 @@
 
 use super::alerts::{self, AlertEvent};
 use super::devices::Binding;
-use super::sql::{statement, statement_chunks, values_list};
+use super::sql::{insert_ignore, statement, statement_chunks, values_list};
 use super::{Store, StoreError, StoredBatch, is_transient, is_unique_violation};
 use crate::alerts::rules::Rules;
 use crate::ingest::Sample;
@@ -538,30 +538,4 @@ async fn insert_batch_rows(
         }
     }
     Ok(claimed)
-}
-
-/// `INSERT … VALUES …` that skips rows whose `conflict` key exists, optionally returning
-/// `returning` of the rows it did insert.
-fn insert_ignore(
-    backend: DbBackend,
-    table: &str,
-    columns: &str,
-    values: &str,
-    conflict: &str,
-    returning: &str,
-) -> String {
-    let returning = if returning.is_empty() {
-        String::new()
-    } else {
-        format!(" RETURNING {returning}")
-    };
-    match backend {
-        // MariaDB ≥ 10.5 returns only the rows INSERT IGNORE really inserted.
-        DbBackend::MySql => {
-            format!("INSERT IGNORE INTO {table} ({columns}) VALUES {values}{returning}")
-        }
-        _ => format!(
-            "INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT ({conflict}) DO NOTHING{returning}"
-        ),
-    }
 }

@@ -87,6 +87,32 @@ fn placeholder(backend: DbBackend, n: usize, out: &mut String) {
     }
 }
 
+/// `INSERT … VALUES …` that skips rows whose `conflict` key exists, optionally returning
+/// `returning` of the rows it did insert.
+pub fn insert_ignore(
+    backend: DbBackend,
+    table: &str,
+    columns: &str,
+    values: &str,
+    conflict: &str,
+    returning: &str,
+) -> String {
+    let returning = if returning.is_empty() {
+        String::new()
+    } else {
+        format!(" RETURNING {returning}")
+    };
+    match backend {
+        // MariaDB ≥ 10.5 returns only the rows INSERT IGNORE really inserted.
+        DbBackend::MySql => {
+            format!("INSERT IGNORE INTO {table} ({columns}) VALUES {values}{returning}")
+        }
+        _ => format!(
+            "INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT ({conflict}) DO NOTHING{returning}"
+        ),
+    }
+}
+
 /// A statement with its parameters.
 pub fn statement(backend: DbBackend, sql: String, values: Vec<Value>) -> Statement {
     Statement::from_sql_and_values(backend, sql, values)
