@@ -157,10 +157,28 @@ async fn monitor_samples_the_host_and_reports_threshold_events() {
             .any(|e| e["resource"] == "memory" && e["state"] == "exceeded"),
         "{events:?}"
     );
-    // Five more samples later, still only the last three are kept.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let reply = app.get("/api/monitor").await;
-    assert_eq!(reply.body["points"].as_array().map(Vec::len), Some(3));
+    // Once three newer samples replaced those, still only the last three are kept.
+    let at = |point: &Value| {
+        point["at"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .expect("sample time")
+    };
+    let newest = at(&report["points"][2]);
+    loop {
+        let reply = app.get("/api/monitor").await;
+        let points = reply.body["points"].as_array().cloned().unwrap_or_default();
+        assert_eq!(points.len(), 3, "{}", reply.text);
+        if points.iter().all(|p| at(p) > newest) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no newer samples: {}",
+            reply.text
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     app.stop().await;
 }
 
