@@ -10,6 +10,7 @@
 //! - [`app`] — wiring: open and migrate storage, build the pipeline, serve HTTP.
 //! - [`api`] — poem-openapi endpoints and wire types; maps domain errors to status codes.
 //! - [`ingest`] — body → records (lenient per record) → validation → the upload pipeline.
+//! - [`dashboard`] — the supervisor dashboard: pages, live feed, login.
 //! - [`devices`] — device → wearer mapping cache (L1 moka, L2 Redis, L3 SQL) and the bindings
 //!   file import.
 //! - [`monitor`] — host and process CPU, memory, disk and network, sampled periodically.
@@ -31,6 +32,7 @@ pub mod alerts;
 pub mod api;
 pub mod app;
 pub mod config;
+pub mod dashboard;
 pub mod devices;
 pub mod error;
 pub mod ingest;

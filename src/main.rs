@@ -2,9 +2,11 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use ljwx_bigscreen::app::open_storage;
 use ljwx_bigscreen::config::Config;
+use ljwx_bigscreen::dashboard::password;
 use ljwx_bigscreen::devices::parse_bindings_csv;
-use ljwx_bigscreen::store::{BenchMethod, BenchOptions};
+use ljwx_bigscreen::store::{BenchMethod, BenchOptions, Store};
 use ljwx_bigscreen::{App, telemetry};
 use std::path::PathBuf;
 
@@ -54,6 +56,9 @@ enum Command {
         #[arg(long, default_value = "multi")]
         method: String,
     },
+    /// Read a password from standard input and print its argon2 hash, for
+    /// `LJWX_ADMIN__PASSWORD_HASH`.
+    HashPassword,
     /// Manage device → user bindings.
     Devices {
         #[command(subcommand)]
@@ -87,13 +92,15 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve => serve(config).await,
         Command::Migrate => {
-            App::build(config).await?.close().await;
+            close(open_storage(&config).await?).await;
             tracing::info!("Database schema is up to date.");
             Ok(())
         }
         Command::ExportOpenapi { output } => {
             // The document does not depend on data: build the API over a throwaway database.
             config.database.url = ljwx_bigscreen::config::Secret::new("sqlite::memory:");
+            // …and a fixed dashboard password, so no password is generated and printed.
+            config.admin.password = Some(ljwx_bigscreen::config::Secret::new("export-openapi"));
             let app = App::build(config).await?;
             let spec = app.api().spec();
             app.close().await;
@@ -118,9 +125,8 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             };
             config.database.max_connections =
                 config.database.max_connections.max(connections as u32 + 1);
-            let app = App::build(config).await?;
-            let result = app
-                .store()
+            let store = open_storage(&config).await?;
+            let result = store
                 .bench_insert(BenchOptions {
                     rows,
                     chunk,
@@ -128,8 +134,18 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
                     method,
                 })
                 .await?;
-            app.close().await;
+            close(store).await;
             println!("{}", serde_json::to_string(&result)?);
+            Ok(())
+        }
+        Command::HashPassword => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("cannot read the password from standard input")?;
+            let password = line.trim_end_matches(['\r', '\n']);
+            anyhow::ensure!(!password.is_empty(), "the password is empty");
+            println!("{}", password::hash(password)?);
             Ok(())
         }
         Command::Devices {
@@ -138,12 +154,19 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             let input = std::fs::File::open(&file)
                 .with_context(|| format!("cannot open {}", file.display()))?;
             let imports = parse_bindings_csv(input)?;
-            let app = App::build(config).await?;
-            app.store().bind_devices(&imports).await?;
-            app.close().await;
+            let store = open_storage(&config).await?;
+            store.bind_devices(&imports).await?;
+            close(store).await;
             println!("Bound {} devices.", imports.len());
             Ok(())
         }
+    }
+}
+
+/// Closes the pool of a maintenance command.
+async fn close(store: Store) {
+    if let Err(err) = store.connection().clone().close().await {
+        tracing::warn!(error = %err, "Closing the database pool failed.");
     }
 }
 

@@ -37,6 +37,15 @@ impl Zone {
         }
     }
 
+    /// `at` for people: `YYYY-MM-DD HH:MM:SS` in this zone.
+    pub fn display(&self, at: DateTime<Utc>) -> String {
+        const FORMAT: &str = "%Y-%m-%d %H:%M:%S";
+        match self {
+            Zone::Named(tz) => at.with_timezone(tz).format(FORMAT).to_string(),
+            Zone::Local => at.with_timezone(&chrono::Local).format(FORMAT).to_string(),
+        }
+    }
+
     /// `at` as RFC 3339 with this zone's offset, as the seed's `datetime.now().isoformat()`.
     pub fn format(&self, at: DateTime<Utc>) -> String {
         match self {

@@ -18,14 +18,8 @@ server=
 trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"; true' EXIT
 ulimit -n "$(ulimit -Hn)"
 
-case $backend in
-  sqlite)   url="sqlite://$work/bench.db?mode=rwc" ;;
-  mariadb)  mysql -h127.0.0.1 -uroot -e 'DROP DATABASE IF EXISTS ljwx_bench; CREATE DATABASE ljwx_bench'
-            url=mysql://root@127.0.0.1:3306/ljwx_bench ;;
-  postgres) psql -q -h127.0.0.1 -U postgres -d test -c 'DROP DATABASE IF EXISTS ljwx_bench WITH (FORCE)' -c 'CREATE DATABASE ljwx_bench'
-            url=postgres://postgres@127.0.0.1:5432/ljwx_bench ;;
-  *) echo "unknown backend $backend" >&2; exit 1 ;;
-esac
+source "$root/docs/bench/fresh-db.sh"
+url=$(fresh_db "$backend" ljwx_bench "$work")
 port=18001
 export DATABASE_URL=$url LJWX_LISTEN=127.0.0.1:$port RUST_LOG=${RUST_LOG:-warn}
 "$bin/ljwx-stress" bindings --devices 1000 > "$work/bindings.csv"

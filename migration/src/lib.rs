@@ -18,6 +18,7 @@ mod m20261125_000005_create_ingest_batch;
 mod m20261125_000006_create_unknown_device_data;
 mod m20261125_000007_create_device_daily;
 mod m20261125_000008_alert_episodes;
+mod m20261125_000009_dashboard;
 
 /// Runs the migrations in order; `Migrator::up(&db, None)` brings a database up to date.
 pub struct Migrator;
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000006_create_unknown_device_data::Migration),
             Box::new(m20261125_000007_create_device_daily::Migration),
             Box::new(m20261125_000008_alert_episodes::Migration),
+            Box::new(m20261125_000009_dashboard::Migration),
         ]
     }
 }

@@ -280,6 +280,7 @@ impl AlertsApi {
             device_sn: device.0,
             from: from.0,
             to: to.0,
+            open_only: false,
         };
         let page_size = page_size.0.min(MAX_PAGE_SIZE);
         let (items, total) = self.store.list_alerts(&filter, page.0, page_size).await?;

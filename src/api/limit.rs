@@ -65,18 +65,24 @@ impl UploadRateLimit {
     }
 
     fn client(&self, req: &Request) -> Option<IpAddr> {
-        if self.trust_forwarded_for {
-            let forwarded = req
-                .header("x-forwarded-for")
-                .and_then(|v| v.split(',').next())
-                .or_else(|| req.header("x-real-ip"))
-                .and_then(|v| v.trim().parse().ok());
-            if forwarded.is_some() {
-                return forwarded;
-            }
-        }
-        req.remote_addr().as_socket_addr().map(|a| a.ip())
+        client_address(req, self.trust_forwarded_for)
     }
+}
+
+/// The client's address: the peer, or with `trust_forwarded_for` (behind nginx) the first
+/// `X-Forwarded-For` / `X-Real-IP` address when there is one.
+pub fn client_address(req: &Request, trust_forwarded_for: bool) -> Option<IpAddr> {
+    if trust_forwarded_for {
+        let forwarded = req
+            .header("x-forwarded-for")
+            .and_then(|v| v.split(',').next())
+            .or_else(|| req.header("x-real-ip"))
+            .and_then(|v| v.trim().parse().ok());
+        if forwarded.is_some() {
+            return forwarded;
+        }
+    }
+    req.remote_addr().as_socket_addr().map(|a| a.ip())
 }
 
 /// Whether `path` is an upload endpoint (only those are limited).

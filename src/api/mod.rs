@@ -12,7 +12,7 @@ pub mod wire;
 
 pub use alerts::AlertsApi;
 pub use errors::{error_to_json, panic_to_json};
-pub use limit::{UploadRateLimit, is_upload};
+pub use limit::{UploadRateLimit, client_address, is_upload};
 pub use metrics::{MetricsSources, scrape};
 pub use status::StatusApi;
 pub use traces::TracesApi;

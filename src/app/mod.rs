@@ -8,6 +8,8 @@ use crate::api::{
     self, AlertsApi, ApiService, MetricsSources, StatusApi, TracesApi, UploadApi, UploadRateLimit,
 };
 use crate::config::Config;
+use crate::dashboard::password::{self, PasswordError};
+use crate::dashboard::{Auth, Dashboard, Feed, FeedTask, Sources};
 use crate::devices::DeviceDirectory;
 use crate::ingest::activity::{Activity, ActivityTask};
 use crate::ingest::{Ingest, Writer, WriterTasks};
@@ -20,8 +22,7 @@ use crate::zone::{UnknownZone, Zone};
 use migration::{Migrator, MigratorTrait};
 use poem::endpoint::BoxEndpoint;
 use poem::middleware::{CatchPanic, Cors};
-use poem::web::Redirect;
-use poem::{Endpoint, EndpointExt, Route, handler};
+use poem::{Endpoint, EndpointExt, Route};
 use sea_orm::DbErr;
 use std::future::Future;
 use std::time::Duration;
@@ -51,6 +52,27 @@ pub enum StartupError {
     /// The alert rules or notifiers are misconfigured.
     #[error("alerts: {0}")]
     Alerts(#[from] AlertsError),
+    /// The dashboard password could not be set up.
+    #[error("dashboard password: {0}")]
+    Password(#[from] PasswordError),
+}
+
+/// Opens the database of `config`, brings its schema up to date and checks that it has what
+/// the service needs. The maintenance commands (`migrate`, `devices import`, `bench-db`) need
+/// no more than this.
+pub async fn open_storage(config: &Config) -> Result<Store, StartupError> {
+    let db = store::connect(&config.database)
+        .await
+        .map_err(StartupError::Database)?;
+    Migrator::up(&db, None)
+        .await
+        .map_err(StartupError::Migration)?;
+    let store = Store::new(db);
+    store
+        .check_support()
+        .await
+        .map_err(|err| StartupError::Unsupported(err.to_string()))?;
+    Ok(store)
 }
 
 /// A ready service: storage open and migrated, writer running, pipeline built.
@@ -68,23 +90,15 @@ pub struct App {
     monitor_task: MonitorTask,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     traces: TraceStore,
+    dashboard: Dashboard,
+    feed_task: FeedTask,
 }
 
 impl App {
     /// Opens and migrates the database of `config` and builds the service.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let zone = Zone::from_config(config.timezone.as_deref())?;
-        let db = store::connect(&config.database)
-            .await
-            .map_err(StartupError::Database)?;
-        Migrator::up(&db, None)
-            .await
-            .map_err(StartupError::Migration)?;
-        let store = Store::new(db);
-        store
-            .check_support()
-            .await
-            .map_err(|err| StartupError::Unsupported(err.to_string()))?;
+        let store = open_storage(&config).await?;
         let redis = Redis::connect(&config.redis)
             .await
             .map_err(|err| StartupError::Redis(err.to_string()))?;
@@ -96,6 +110,32 @@ impl App {
         let (monitor, monitor_task) = Monitor::start(&config.monitor);
         let metrics = telemetry::install();
         let traces = TraceStore::new(config.traces.recent);
+        let password_hash = password::resolve(&config.admin, &store).await?;
+        let auth = Auth::new(
+            &config.admin,
+            config.rate_limit.trust_forwarded_for,
+            store.clone(),
+            password_hash,
+        );
+        let sources = Sources {
+            store: store.clone(),
+            writer: writer.clone(),
+            devices: devices.clone(),
+            activity: activity.clone(),
+            monitor: monitor.clone(),
+            traces: traces.clone(),
+            zone,
+        };
+        let (feed, feed_task) = Feed::start(
+            sources.clone(),
+            Duration::from_millis(config.dashboard.refresh_ms),
+        );
+        let dashboard = Dashboard {
+            sources,
+            auth,
+            feed,
+            page_size: config.dashboard.page_size.clamp(1, 500),
+        };
         Ok(Self {
             config,
             store,
@@ -110,6 +150,8 @@ impl App {
             monitor_task,
             metrics,
             traces,
+            dashboard,
+            feed_task,
         })
     }
 
@@ -150,7 +192,6 @@ impl App {
     pub fn endpoint(&self) -> BoxEndpoint<'static> {
         let api = self.api();
         let route = Route::new()
-            .at("/", root)
             .at("/openapi.json", api.spec_endpoint())
             .at(
                 "/metrics",
@@ -163,6 +204,8 @@ impl App {
             )
             .nest("/docs", api.swagger_ui())
             .nest("/", api);
+        // After the API's nest at "/", which would otherwise take "/" itself.
+        let route = self.dashboard.routes(route);
         let cors = &self.config.cors;
         let endpoint = route.data(self.config.ingest.clone());
         let endpoint = if cors.allowed_origins.is_empty() {
@@ -210,6 +253,7 @@ impl App {
                 Ok(response)
             })
             .boxed();
+        let activity = self.activity.clone();
         let endpoint = match UploadRateLimit::new(&self.config.rate_limit) {
             None => endpoint,
             Some(limit) => endpoint
@@ -230,18 +274,25 @@ impl App {
             .catch_all_error(api::error_to_json)
             .with(CatchPanic::new().with_handler(api::panic_to_json))
             // Outermost, so every answer is counted: shed uploads, 429s and 404s included.
-            .around(|ep, req| async move {
-                let started = std::time::Instant::now();
-                let route = telemetry::route_label(req.uri().path());
-                let method = req.method().clone();
-                let response = ep.get_response(req).await;
-                telemetry::http_request(
-                    route,
-                    method.as_str(),
-                    response.status().as_u16(),
-                    started.elapsed(),
-                );
-                Ok(response)
+            .around(move |ep, req| {
+                let activity = activity.clone();
+                async move {
+                    let started = std::time::Instant::now();
+                    let route = telemetry::route_label(req.uri().path());
+                    let method = req.method().clone();
+                    let upload = api::is_upload(req.uri().path());
+                    let response = ep.get_response(req).await;
+                    if upload {
+                        activity.request();
+                    }
+                    telemetry::http_request(
+                        route,
+                        method.as_str(),
+                        response.status().as_u16(),
+                        started.elapsed(),
+                    );
+                    Ok(response)
+                }
             })
             .boxed()
     }
@@ -249,6 +300,7 @@ impl App {
     /// Stops the background tasks — the writer first, committing what it holds — and closes
     /// the pool. Undelivered alert notifications stay in the outbox for the next start.
     pub async fn close(self) {
+        self.feed_task.shutdown().await;
         self.writer_tasks.shutdown().await;
         self.activity_task.shutdown().await;
         self.monitor_task.shutdown().await;
@@ -272,8 +324,11 @@ impl App {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         info!(address = %listener.local_addr()?, "Listening.");
         let stop_writer = self.writer_tasks.stop_token();
+        let feed = self.dashboard.feed.clone();
         let shutdown = async move {
             shutdown.await;
+            // Open dashboards hold streams: end them so the connections can close.
+            feed.stop();
             // In-flight uploads are waiting for their commit: flush now, not after linger.
             stop_writer.cancel();
         };
@@ -282,10 +337,4 @@ impl App {
         self.close().await;
         Ok(())
     }
-}
-
-/// Until the dashboard exists, the root leads people to the API documentation.
-#[handler]
-fn root() -> Redirect {
-    Redirect::see_other("/docs")
 }

@@ -1,4 +1,5 @@
-//! Live activity counters for the dashboard: records per second and distinct active devices.
+//! Live activity counters for the dashboard: records and upload requests per second, and
+//! distinct active devices.
 //!
 //! With Redis they are shared by every instance (per-second `INCRBY` keys and per-minute
 //! HyperLogLogs, written once a second by a background task, so a slow Redis never delays an
@@ -20,15 +21,26 @@ pub const HISTORY_SECS: i64 = 900;
 /// A device is active when it sent a stored sample within this window.
 pub const ACTIVE_WINDOW: Duration = Duration::from_secs(300);
 
-/// One committed upload, as the counters see it.
+/// One committed upload or one answered upload request, as the counters see it.
 #[derive(Debug)]
 pub struct Committed {
     /// Epoch second of the commit.
     pub second: i64,
     /// Rows stored.
     pub records: u64,
+    /// Upload requests answered.
+    pub requests: u64,
     /// Devices with stored rows.
     pub devices: Vec<String>,
+}
+
+/// What one second saw.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SecondCounts {
+    /// Rows stored.
+    pub records: u64,
+    /// Upload requests answered, whatever the answer.
+    pub requests: u64,
 }
 
 /// Activity counters, in Redis or in process. Cheap to clone.
@@ -45,8 +57,8 @@ pub struct ActivityTask {
 }
 
 struct Local {
-    /// Records per epoch second, the last [`HISTORY_SECS`].
-    per_second: Mutex<BTreeMap<i64, u64>>,
+    /// Counts per epoch second, the last [`HISTORY_SECS`].
+    per_second: Mutex<BTreeMap<i64, SecondCounts>>,
     /// Devices seen within [`ACTIVE_WINDOW`].
     active: Cache<String, ()>,
 }
@@ -78,6 +90,15 @@ impl Activity {
         if records == 0 {
             return;
         }
+        self.count(records, 0, devices);
+    }
+
+    /// Counts an answered upload request (accepted or refused). Never waits.
+    pub fn request(&self) {
+        self.count(0, 1, Vec::new());
+    }
+
+    fn count(&self, records: u64, requests: u64, devices: Vec<String>) {
         let second = Utc::now().timestamp();
         match &self.shared {
             // A full channel means Redis is far behind: drop the count rather than slow
@@ -86,6 +107,7 @@ impl Activity {
                 let _ = tx.try_send(Committed {
                     second,
                     records,
+                    requests,
                     devices,
                 });
             }
@@ -95,7 +117,9 @@ impl Activity {
                     .per_second
                     .lock()
                     .unwrap_or_else(|p| p.into_inner());
-                *per_second.entry(second).or_default() += records;
+                let counts = per_second.entry(second).or_default();
+                counts.records += records;
+                counts.requests += requests;
                 while per_second
                     .first_key_value()
                     .is_some_and(|(&s, _)| s <= second - HISTORY_SECS)
@@ -112,17 +136,36 @@ impl Activity {
 
     /// Records per second for each of the last `seconds` complete seconds, oldest first.
     pub async fn per_second(&self, seconds: i64) -> Vec<(i64, u64)> {
+        self.series(seconds)
+            .await
+            .into_iter()
+            .map(|(s, c)| (s, c.records))
+            .collect()
+    }
+
+    /// Records and requests for each of the last `seconds` complete seconds, oldest first.
+    pub async fn series(&self, seconds: i64) -> Vec<(i64, SecondCounts)> {
         let now = Utc::now().timestamp();
         let range = (now - seconds)..now;
         match &self.shared {
             Some((redis, _)) => {
-                let keys: Vec<String> = range.clone().map(|s| rps_key(redis, s)).collect();
                 let mut mget = redis::cmd("MGET");
-                mget.arg(&keys);
+                mget.arg(range.clone().map(|s| rps_key(redis, s)).collect::<Vec<_>>());
+                mget.arg(range.clone().map(|s| req_key(redis, s)).collect::<Vec<_>>());
                 let values: Vec<Option<u64>> = redis.query(&mget).await.unwrap_or_default();
+                let n = range.clone().count();
+                let at = |i: usize| values.get(i).copied().flatten().unwrap_or(0);
                 range
-                    .zip(values.into_iter().chain(std::iter::repeat(None)))
-                    .map(|(s, v)| (s, v.unwrap_or(0)))
+                    .enumerate()
+                    .map(|(i, s)| {
+                        (
+                            s,
+                            SecondCounts {
+                                records: at(i),
+                                requests: at(n + i),
+                            },
+                        )
+                    })
                     .collect()
             }
             None => {
@@ -132,7 +175,7 @@ impl Activity {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner());
                 range
-                    .map(|s| (s, per_second.get(&s).copied().unwrap_or(0)))
+                    .map(|s| (s, per_second.get(&s).copied().unwrap_or_default()))
                     .collect()
             }
         }
@@ -171,6 +214,11 @@ fn rps_key(redis: &Redis, second: i64) -> String {
     redis.key(&format!("{{activity}}:rps:{second}"))
 }
 
+/// Upload requests answered in one second.
+fn req_key(redis: &Redis, second: i64) -> String {
+    redis.key(&format!("{{activity}}:req:{second}"))
+}
+
 impl ActivityTask {
     /// Sends what is buffered to Redis and stops the task.
     pub async fn shutdown(self) {
@@ -184,14 +232,18 @@ impl ActivityTask {
 /// Aggregates counts for a second at a time and writes them to Redis in one pipeline.
 async fn forward(redis: Redis, mut rx: mpsc::Receiver<Committed>, stop: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut seconds: BTreeMap<i64, u64> = BTreeMap::new();
+    let mut seconds: BTreeMap<i64, SecondCounts> = BTreeMap::new();
     let mut minutes: BTreeMap<i64, HashSet<String>> = BTreeMap::new();
     loop {
         let flush_now = tokio::select! {
             item = rx.recv() => match item {
                 Some(c) => {
-                    *seconds.entry(c.second).or_default() += c.records;
-                    minutes.entry(c.second / 60).or_default().extend(c.devices);
+                    let counts = seconds.entry(c.second).or_default();
+                    counts.records += c.records;
+                    counts.requests += c.requests;
+                    if !c.devices.is_empty() {
+                        minutes.entry(c.second / 60).or_default().extend(c.devices);
+                    }
                     false
                 }
                 None => true,
@@ -201,10 +253,16 @@ async fn forward(redis: Redis, mut rx: mpsc::Receiver<Committed>, stop: Cancella
         };
         if (flush_now || tick_due(&seconds)) && !seconds.is_empty() {
             let mut pipe = redis::pipe();
-            for (second, records) in std::mem::take(&mut seconds) {
-                let key = rps_key(&redis, second);
-                pipe.cmd("INCRBY").arg(&key).arg(records).ignore();
-                pipe.cmd("EXPIRE").arg(&key).arg(HISTORY_SECS + 60).ignore();
+            for (second, counts) in std::mem::take(&mut seconds) {
+                for (key, n) in [
+                    (rps_key(&redis, second), counts.records),
+                    (req_key(&redis, second), counts.requests),
+                ] {
+                    if n > 0 {
+                        pipe.cmd("INCRBY").arg(&key).arg(n).ignore();
+                        pipe.cmd("EXPIRE").arg(&key).arg(HISTORY_SECS + 60).ignore();
+                    }
+                }
             }
             for (minute, devices) in std::mem::take(&mut minutes) {
                 let key = active_key(&redis, minute);
@@ -223,7 +281,7 @@ async fn forward(redis: Redis, mut rx: mpsc::Receiver<Committed>, stop: Cancella
 }
 
 /// Whether the oldest buffered second is complete, so it can be written.
-fn tick_due(seconds: &BTreeMap<i64, u64>) -> bool {
+fn tick_due(seconds: &BTreeMap<i64, SecondCounts>) -> bool {
     seconds
         .first_key_value()
         .is_some_and(|(&s, _)| s < Utc::now().timestamp())

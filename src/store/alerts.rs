@@ -289,6 +289,8 @@ pub struct AlertFilter {
     pub from: Option<DateTime<Utc>>,
     /// First breach before.
     pub to: Option<DateTime<Utc>>,
+    /// Only alerts not yet resolved (`NEW` or `ACKNOWLEDGED`).
+    pub open_only: bool,
 }
 
 /// An admin action on an alert.
@@ -323,6 +325,9 @@ impl Store {
         let mut cond = Condition::all();
         if let Some(v) = &filter.status {
             cond = cond.add(C::Status.eq(v.as_str()));
+        }
+        if filter.open_only {
+            cond = cond.add(C::Status.is_in(super::OPEN_STATUSES));
         }
         if let Some(v) = &filter.level {
             cond = cond.add(C::Level.eq(v.as_str()));

@@ -463,24 +463,30 @@ async fn upsert_daily(
                 Value::ChronoDateTimeUtc(Some(now)),
             ]);
         }
-        let update = match backend {
-            DbBackend::MySql => {
-                "ON DUPLICATE KEY UPDATE records = records + VALUES(records), \
-                 user_id = VALUES(user_id), last_seen = VALUES(last_seen)"
-            }
-            _ => {
-                "ON CONFLICT (day, device_sn) DO UPDATE SET \
-                 records = t_device_daily.records + excluded.records, \
-                 user_id = excluded.user_id, last_seen = excluded.last_seen"
-            }
-        };
-        let sql = format!(
-            "INSERT INTO t_device_daily (day, device_sn, user_id, records, last_seen) VALUES {} {update}",
-            values_list(backend, rows.len(), 5)
-        );
+        let sql = daily_upsert_sql(backend, rows.len());
         txn.execute_raw(statement(backend, sql, values)).await?;
     }
     Ok(())
+}
+
+/// `INSERT` of `rows` daily counter rows `(day, device_sn, user_id, records, last_seen)` that
+/// adds to the counters already there.
+pub(super) fn daily_upsert_sql(backend: DbBackend, rows: usize) -> String {
+    let update = match backend {
+        DbBackend::MySql => {
+            "ON DUPLICATE KEY UPDATE records = records + VALUES(records), \
+             user_id = VALUES(user_id), last_seen = VALUES(last_seen)"
+        }
+        _ => {
+            "ON CONFLICT (day, device_sn) DO UPDATE SET \
+             records = t_device_daily.records + excluded.records, \
+             user_id = excluded.user_id, last_seen = excluded.last_seen"
+        }
+    };
+    format!(
+        "INSERT INTO t_device_daily (day, device_sn, user_id, records, last_seen) VALUES {} {update}",
+        values_list(backend, rows, 5)
+    )
 }
 
 /// Writes the batch records; returns the ids it wrote (an id already taken is skipped).

@@ -3,21 +3,27 @@
 //! Queries are hand-written SQL with bound parameters where the statement differs per backend
 //! (multi-row inserts with dedup, upserts); SeaORM entities serve the plain reads.
 
+mod admin;
 mod alerts;
 mod batches;
 mod bench;
 mod commit;
 mod connect;
+mod dashboard;
 mod devices;
+mod replay;
 mod sql;
 mod stats;
 
+pub use admin::AdminSession;
 pub use alerts::{AlertEvent, AlertFilter, Transition, TransitionOutcome, status as alert_status};
 pub use batches::StoredBatch;
 pub use bench::{BenchMethod, BenchOptions, BenchResult};
 pub use commit::{CommitBatch, Committed, GroupCommitted, MappedSample};
 pub use connect::connect;
+pub use dashboard::{BoundDevice, OPEN_STATUSES, OpenAlert, QuarantinedDevice};
 pub use devices::{Binding, DeviceImport};
+pub use replay::Replayed;
 pub use stats::TodayStats;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, RuntimeErr};

@@ -210,6 +210,16 @@ impl TraceStore {
             .collect()
     }
 
+    /// How many traces are kept.
+    pub fn len(&self) -> usize {
+        self.lock().recent.len()
+    }
+
+    /// Whether no trace is kept yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The `limit` slowest of the kept traces, slowest first.
     pub fn slowest(&self, limit: usize) -> Vec<BatchTrace> {
         let inner = self.lock();

@@ -141,6 +141,62 @@ fn uuid_simple() -> String {
     )
 }
 
+/// The dashboard password of every [`TestApp`] unless a test configures another.
+pub const TEST_PASSWORD: &str = "test-dashboard-password";
+
+/// A browser-like client logged in to the dashboard: it keeps cookies and knows its
+/// session's CSRF token.
+pub struct Supervisor {
+    /// Client with the session cookie.
+    pub client: reqwest::Client,
+    /// The session's CSRF token, as its forms carry it.
+    pub csrf: String,
+    base: String,
+}
+
+impl Supervisor {
+    /// `GET path` without following redirects.
+    pub async fn get(&self, path: &str) -> Reply {
+        read(
+            self.client
+                .get(format!("{}{path}", self.base))
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
+    }
+
+    /// Posts `form` to `path` without following redirects.
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Reply {
+        read(
+            self.client
+                .post(format!("{}{path}", self.base))
+                .form(form)
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
+    }
+}
+
+/// A client that keeps cookies and does not follow redirects (tests look at them).
+pub fn cookie_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// The value of the first `name="…" value="…"` form field in `html`.
+pub fn form_value(html: &str, name: &str) -> Option<String> {
+    let at = html.find(&format!("name=\"{name}\" value=\""))?;
+    let rest = &html[at + name.len() + 15..];
+    rest.split('"').next().map(str::to_owned)
+}
+
 /// The real server, started in-process on `127.0.0.1:0`.
 pub struct TestApp {
     /// Where it listens.
@@ -192,6 +248,7 @@ impl TestApp {
     pub async fn start(db: TestDb, configure: impl FnOnce(&mut Config)) -> TestApp {
         let mut config = Config::default();
         config.database.url = ljwx_bigscreen::config::Secret::new(db.url.clone());
+        config.admin.password = Some(ljwx_bigscreen::config::Secret::new(TEST_PASSWORD));
         config.database.max_connections = 5;
         if db.backend == Backend::SqliteRedis {
             config.redis.url = redis_url().map(ljwx_bigscreen::config::Secret::new);
@@ -356,6 +413,57 @@ impl TestApp {
             _dir: None,
         };
         Self::start(shared, configure).await
+    }
+
+    /// Logs in to the dashboard with `password` as a browser would: the login form (its CSRF
+    /// token and cookie), the post, the session cookie. Returns the reply to the post and
+    /// the logged-in client.
+    pub async fn login_with(&self, password: &str) -> (Reply, Supervisor) {
+        let client = cookie_client();
+        let form = read(
+            client
+                .get(self.url("/login"))
+                .send()
+                .await
+                .expect("login form"),
+        )
+        .await;
+        assert_eq!(form.status, 200, "{}", form.text);
+        let csrf = form_value(&form.text, "csrf").expect("login form has a csrf field");
+        let reply = read(
+            client
+                .post(self.url("/login"))
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("password", password),
+                    ("next", "/"),
+                ])
+                .send()
+                .await
+                .expect("login"),
+        )
+        .await;
+        let mut supervisor = Supervisor {
+            client,
+            csrf: String::new(),
+            base: self.url(""),
+        };
+        if reply.status == 303 {
+            let page = supervisor.get("/system").await;
+            supervisor.csrf = form_value(&page.text, "csrf").unwrap_or_default();
+        }
+        (reply, supervisor)
+    }
+
+    /// A supervisor logged in with [`TEST_PASSWORD`].
+    pub async fn login(&self) -> Supervisor {
+        let (reply, supervisor) = self.login_with(TEST_PASSWORD).await;
+        assert_eq!(reply.status, 303, "login: {}", reply.text);
+        assert!(
+            !supervisor.csrf.is_empty(),
+            "logged-in pages carry a csrf token"
+        );
+        supervisor
     }
 
     /// Sends `req` with the admin bearer `token` and reads the reply.

@@ -1,9 +1,11 @@
 //! Integration tests: the real server over real HTTP against real databases.
 
 mod alerts;
+mod browser;
 mod cache;
 mod common;
 mod crash;
+mod dashboard;
 mod devices;
 mod idempotency;
 mod openapi;

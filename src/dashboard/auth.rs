@@ -1,0 +1,220 @@
+//! Dashboard login: password check, login rate limit, sessions in `HttpOnly; SameSite=Strict`
+//! cookies backed by `t_admin_session`, and the CSRF token of each session.
+
+use super::password;
+use crate::api::client_address;
+use crate::config::AdminConfig;
+use crate::store::{Store, StoreError};
+use chrono::{DateTime, Utc};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use poem::Request;
+use poem::web::cookie::{Cookie, SameSite};
+use sha2::{Digest, Sha256};
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+use subtle::ConstantTimeEq;
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "ljwx_session";
+/// Name of the cookie that carries the login form's CSRF token (before any session exists).
+pub const LOGIN_CSRF_COOKIE: &str = "ljwx_login_csrf";
+
+/// The dashboard's authentication. Cheap to clone.
+#[derive(Clone)]
+pub struct Auth {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    password_hash: String,
+    ttl: Duration,
+    secure: bool,
+    limiter: DefaultKeyedRateLimiter<IpAddr>,
+    clock: DefaultClock,
+    trust_forwarded_for: bool,
+}
+
+/// A logged-in supervisor's session, put into each authenticated request.
+#[derive(Debug, Clone)]
+pub struct Session {
+    token_hash: String,
+    /// The token this session's forms carry.
+    pub csrf_token: String,
+}
+
+impl Session {
+    /// Whether a form's `csrf` field is this session's token (constant-time compare).
+    pub fn csrf_ok(&self, presented: Option<&str>) -> bool {
+        presented.is_some_and(|p| bool::from(p.as_bytes().ct_eq(self.csrf_token.as_bytes())))
+    }
+}
+
+impl Auth {
+    /// Authentication against `password_hash` (see [`password::resolve`]); login attempts
+    /// are counted per client address (the forwarded one when `trust_forwarded_for`).
+    pub fn new(
+        config: &AdminConfig,
+        trust_forwarded_for: bool,
+        store: Store,
+        password_hash: String,
+    ) -> Self {
+        let per_minute =
+            NonZeroU32::new(config.login_attempts_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                password_hash,
+                ttl: Duration::from_secs(config.session_ttl_hours.max(1) * 3600),
+                secure: config.secure_cookie,
+                limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
+                clock: DefaultClock::default(),
+                trust_forwarded_for,
+            }),
+        }
+    }
+
+    /// `Err(seconds to wait)` when the client of `req` used up its login attempts.
+    pub fn login_allowed(&self, req: &Request) -> Result<(), u64> {
+        let Some(client) = self.client(req) else {
+            return Ok(());
+        };
+        self.inner.limiter.retain_recent();
+        match self.inner.limiter.check_key(&client) {
+            Ok(()) => Ok(()),
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(self.inner.clock.now());
+                Err((wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1))
+            }
+        }
+    }
+
+    /// The client's address, as the login rate limit counts it.
+    pub fn client(&self, req: &Request) -> Option<IpAddr> {
+        client_address(req, self.inner.trust_forwarded_for)
+    }
+
+    /// Whether `password` is the admin password. Argon2 is slow on purpose: it runs off the
+    /// async workers.
+    pub async fn password_ok(&self, password: String) -> bool {
+        let phc = self.inner.password_hash.clone();
+        tokio::task::spawn_blocking(move || password::verify(&password, &phc))
+            .await
+            .unwrap_or(false)
+    }
+
+    /// Opens a session for `client`; returns the cookie that carries it.
+    pub async fn login(&self, client: Option<IpAddr>) -> Result<Cookie, StoreError> {
+        let token = random_token();
+        let now = Utc::now();
+        self.inner
+            .store
+            .create_session(
+                &token_hash(&token),
+                &random_token(),
+                client.map(|c| c.to_string()),
+                now,
+                self.expiry(now),
+            )
+            .await?;
+        Ok(self.cookie(SESSION_COOKIE, &token, Some(self.inner.ttl)))
+    }
+
+    /// The session whose token the request's cookie carries, if it is live. A session used
+    /// in the second half of its life is renewed; the renewed cookie is returned with it.
+    pub async fn session(
+        &self,
+        req: &Request,
+    ) -> Result<Option<(Session, Option<Cookie>)>, StoreError> {
+        let Some(token) = req.cookie().get(SESSION_COOKIE) else {
+            return Ok(None);
+        };
+        let hash = token_hash(token.value_str());
+        let now = Utc::now();
+        let Some(stored) = self.inner.store.session(&hash, now).await? else {
+            return Ok(None);
+        };
+        let renewed = if stored.expires_at - now < half(self.inner.ttl) {
+            self.inner
+                .store
+                .renew_session(&hash, self.expiry(now))
+                .await?;
+            Some(self.cookie(SESSION_COOKIE, token.value_str(), Some(self.inner.ttl)))
+        } else {
+            None
+        };
+        Ok(Some((
+            Session {
+                token_hash: hash,
+                csrf_token: stored.csrf_token,
+            },
+            renewed,
+        )))
+    }
+
+    /// Ends `session`; returns the cookie that clears it in the browser.
+    pub async fn logout(&self, session: &Session) -> Result<Cookie, StoreError> {
+        self.inner.store.delete_session(&session.token_hash).await?;
+        Ok(self.cookie(SESSION_COOKIE, "", Some(Duration::ZERO)))
+    }
+
+    /// A new CSRF token for the login form and the cookie that carries it.
+    pub fn login_csrf(&self) -> (String, Cookie) {
+        let token = random_token();
+        let cookie = self.cookie(LOGIN_CSRF_COOKIE, &token, Some(Duration::from_secs(3600)));
+        (token, cookie)
+    }
+
+    /// Whether the login form's `csrf` field matches its cookie.
+    pub fn login_csrf_ok(req: &Request, presented: Option<&str>) -> bool {
+        let Some(cookie) = req.cookie().get(LOGIN_CSRF_COOKIE) else {
+            return false;
+        };
+        presented.is_some_and(|p| {
+            !p.is_empty() && bool::from(p.as_bytes().ct_eq(cookie.value_str().as_bytes()))
+        })
+    }
+
+    fn expiry(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now + chrono::Duration::from_std(self.inner.ttl).unwrap_or(chrono::Duration::hours(12))
+    }
+
+    fn cookie(&self, name: &str, value: &str, max_age: Option<Duration>) -> Cookie {
+        let mut cookie = Cookie::new_with_str(name, value);
+        cookie.set_http_only(true);
+        cookie.set_same_site(SameSite::Strict);
+        cookie.set_path("/");
+        cookie.set_secure(self.inner.secure);
+        if let Some(age) = max_age {
+            cookie.set_max_age(age);
+        }
+        cookie
+    }
+}
+
+fn half(ttl: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(ttl / 2).unwrap_or(chrono::Duration::hours(6))
+}
+
+/// 256 random bits, hex.
+fn random_token() -> String {
+    hex(&rand::random::<[u8; 32]>())
+}
+
+/// What `t_admin_session` stores of a token: a stolen table does not log anyone in.
+fn token_hash(token: &str) -> String {
+    hex(&Sha256::digest(token.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}

@@ -1,0 +1,86 @@
+//! `/`: the wall display, and its live feed (`/live` as server-sent events, `/live.json` for
+//! polling clients).
+
+use super::feed::Live;
+use super::format::thousands;
+use super::{Dashboard, Nav, Session, html, script_json};
+use askama::Template;
+use futures_util::StreamExt;
+use poem::web::sse::{Event, SSE};
+use poem::web::{Data, Json};
+use poem::{IntoResponse, Response, handler};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Template)]
+#[template(path = "overview.html")]
+struct OverviewPage<'a> {
+    nav: Nav,
+    live: &'a Live,
+    live_json: String,
+    queued: String,
+    records_per_second: String,
+    requests_per_second: String,
+    today_records: String,
+    today_devices: String,
+    today_users: String,
+    active_5m: String,
+    alerts_critical: u64,
+    alerts_major: u64,
+    alerts_minor: u64,
+}
+
+/// `GET /`: the overview with the current data; the page's script keeps it live.
+#[handler]
+pub async fn page(dashboard: Data<&Dashboard>, session: Data<&Session>) -> Response {
+    let live = dashboard.feed.current().await;
+    let dash = "—".to_owned();
+    let today = live.today.as_ref();
+    let alerts = live.open_alerts.as_ref();
+    html(&OverviewPage {
+        nav: Nav::new("overview", &session),
+        live_json: script_json(&*live),
+        queued: format!(
+            "{} / {}",
+            thousands(live.health.queued_rows),
+            thousands(live.health.queue_capacity)
+        ),
+        records_per_second: thousands(live.records_per_second.round() as u64),
+        requests_per_second: thousands(live.requests_per_second.round() as u64),
+        today_records: today.map_or_else(|| dash.clone(), |t| thousands(t.records)),
+        today_devices: today.map_or_else(|| dash.clone(), |t| thousands(t.devices)),
+        today_users: today.map_or_else(|| dash.clone(), |t| thousands(t.users)),
+        active_5m: thousands(live.active_devices_5m),
+        alerts_critical: alerts.map_or(0, |a| a.critical),
+        alerts_major: alerts.map_or(0, |a| a.major),
+        alerts_minor: alerts.map_or(0, |a| a.minor),
+        live: &live,
+    })
+}
+
+/// `GET /live`: every update of the feed as an SSE `message` event with the JSON of
+/// [`Live`]; the current data first. Ends when the service shuts down; browsers reconnect.
+#[handler]
+pub async fn live_stream(dashboard: Data<&Dashboard>) -> SSE {
+    let first = dashboard.feed.current().await;
+    let (receiver, stop) = dashboard.feed.subscribe();
+    let updates = futures_util::stream::unfold(receiver, |mut rx| async move {
+        rx.changed().await.ok()?;
+        let live: Arc<Live> = rx.borrow_and_update().clone();
+        Some((live, rx))
+    });
+    let events = futures_util::stream::once(async move { first })
+        .chain(updates)
+        .map(|live| Event::message(serde_json::to_string(&*live).unwrap_or_default()))
+        .take_until(stop.cancelled_owned());
+    SSE::new(events).keep_alive(Duration::from_secs(15))
+}
+
+/// `GET /live.json`: the current data once, for clients that poll.
+#[handler]
+pub async fn live_json(dashboard: Data<&Dashboard>) -> Response {
+    let live = dashboard.feed.current().await;
+    Json(&*live)
+        .with_header("cache-control", "no-store")
+        .into_response()
+}

@@ -1,0 +1,227 @@
+//! The dashboard's reads. Each is bounded by a page size or by the number of open alerts and
+//! active devices; none touches `t_user_health_data`.
+
+use super::alerts::status;
+use super::sql::{in_list, statement};
+use super::{Store, StoreError};
+use chrono::{DateTime, NaiveDate, Utc};
+use entity::{device_daily, sys_user, t_alert_info};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Value,
+};
+use std::collections::HashMap;
+
+/// Statuses of an alert nobody has resolved yet.
+pub const OPEN_STATUSES: [&str; 2] = [status::NEW, status::ACKNOWLEDGED];
+
+/// An open alert with its wearer's name.
+#[derive(Debug, Clone)]
+pub struct OpenAlert {
+    /// The alert row.
+    pub alert: t_alert_info::Model,
+    /// `sys_user.user_name` of the wearer, when known.
+    pub user_name: Option<String>,
+}
+
+/// A bound device with its activity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoundDevice {
+    /// Serial number.
+    pub device_sn: String,
+    /// The wearer.
+    pub user_id: i64,
+    /// The wearer's name, when ljwx-boot set one.
+    pub user_name: Option<String>,
+    /// Commit time of its latest stored sample, if any.
+    pub last_seen: Option<DateTime<Utc>>,
+    /// Samples stored today.
+    pub today_records: i64,
+}
+
+/// A device bound to nobody, with what the quarantine holds of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuarantinedDevice {
+    /// Serial number.
+    pub device_sn: String,
+    /// Samples waiting in quarantine.
+    pub samples: i64,
+    /// When the newest of them arrived.
+    pub last_arrival: Option<DateTime<Utc>>,
+}
+
+impl Store {
+    /// Open alerts (`NEW` or `ACKNOWLEDGED`) per level.
+    pub async fn open_alert_counts(&self) -> Result<HashMap<String, u64>, StoreError> {
+        use t_alert_info::Column as C;
+        let rows: Vec<(String, i64)> = t_alert_info::Entity::find()
+            .select_only()
+            .column(C::Level)
+            .column_as(Expr::col(C::Id).count(), "n")
+            .filter(C::Status.is_in(OPEN_STATUSES))
+            .group_by(C::Level)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(level, n)| (level, u64::try_from(n).unwrap_or(0)))
+            .collect())
+    }
+
+    /// The newest `limit` open alerts, with their wearers' names.
+    pub async fn latest_open_alerts(&self, limit: u64) -> Result<Vec<OpenAlert>, StoreError> {
+        use t_alert_info::Column as C;
+        let alerts = t_alert_info::Entity::find()
+            .filter(C::Status.is_in(OPEN_STATUSES))
+            .order_by_desc(C::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        let names = self
+            .user_names(alerts.iter().filter_map(|a| a.user_id).collect())
+            .await?;
+        Ok(alerts
+            .into_iter()
+            .map(|alert| OpenAlert {
+                user_name: alert.user_id.and_then(|id| names.get(&id).cloned()),
+                alert,
+            })
+            .collect())
+    }
+
+    /// Names of the users `ids` that have one.
+    pub async fn user_names(&self, mut ids: Vec<i64>) -> Result<HashMap<i64, String>, StoreError> {
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows: Vec<(i64, Option<String>)> = sys_user::Entity::find()
+            .select_only()
+            .column(sys_user::Column::Id)
+            .column(sys_user::Column::UserName)
+            .filter(sys_user::Column::Id.is_in(ids))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, name)| name.map(|n| (id, n)))
+            .collect())
+    }
+
+    /// Page `page` (from 1) of the bound devices by serial number, with their last sample
+    /// and today's count, and how many devices are bound in all.
+    pub async fn bound_devices(
+        &self,
+        day: NaiveDate,
+        page: u64,
+        page_size: u64,
+    ) -> Result<(Vec<BoundDevice>, u64), StoreError> {
+        use sys_user::Column as U;
+        let query = sys_user::Entity::find()
+            .filter(U::DeviceSn.is_not_null())
+            .filter(U::DeviceSn.ne(""))
+            .filter(U::IsDeleted.eq(0));
+        let total = query.clone().count(&self.db).await?;
+        let users = query
+            .order_by_asc(U::DeviceSn)
+            .offset(page.saturating_sub(1).saturating_mul(page_size))
+            .limit(page_size)
+            .all(&self.db)
+            .await?;
+        let serials: Vec<String> = users.iter().filter_map(|u| u.device_sn.clone()).collect();
+        let mut last_seen: HashMap<String, DateTime<Utc>> = HashMap::new();
+        let mut today: HashMap<String, i64> = HashMap::new();
+        if !serials.is_empty() {
+            use device_daily::Column as D;
+            let seen: Vec<(String, DateTime<Utc>)> = device_daily::Entity::find()
+                .select_only()
+                .column(D::DeviceSn)
+                .column_as(Expr::col(D::LastSeen).max(), "last_seen")
+                .filter(D::DeviceSn.is_in(serials.clone()))
+                .group_by(D::DeviceSn)
+                .into_tuple()
+                .all(&self.db)
+                .await?;
+            last_seen.extend(seen);
+            let counts: Vec<(String, i64)> = device_daily::Entity::find()
+                .select_only()
+                .column(D::DeviceSn)
+                .column(D::Records)
+                .filter(D::Day.eq(day))
+                .filter(D::DeviceSn.is_in(serials))
+                .into_tuple()
+                .all(&self.db)
+                .await?;
+            today.extend(counts);
+        }
+        let devices = users
+            .into_iter()
+            .filter_map(|u| {
+                let device_sn = u.device_sn?;
+                Some(BoundDevice {
+                    last_seen: last_seen.get(&device_sn).copied(),
+                    today_records: today.get(&device_sn).copied().unwrap_or(0),
+                    user_id: u.id,
+                    user_name: u.user_name,
+                    device_sn,
+                })
+            })
+            .collect();
+        Ok((devices, total))
+    }
+
+    /// Page `page` (from 1) of the devices with quarantined samples, by serial number, and
+    /// how many such devices there are.
+    pub async fn quarantined_devices(
+        &self,
+        page: u64,
+        page_size: u64,
+    ) -> Result<(Vec<QuarantinedDevice>, u64), StoreError> {
+        let backend = self.backend();
+        let total = self
+            .db
+            .query_one_raw(statement(
+                backend,
+                "SELECT COUNT(DISTINCT device_sn) AS n FROM t_unknown_device_data".to_owned(),
+                vec![],
+            ))
+            .await?
+            .map(|row| row.try_get::<i64>("", "n"))
+            .transpose()?
+            .unwrap_or(0);
+        let placeholders = in_list(backend, 2);
+        let (limit, offset) = placeholders.split_once(',').unwrap_or(("?", "?"));
+        let sql = format!(
+            "SELECT device_sn, COUNT(*) AS samples, MAX(create_time) AS last_arrival \
+             FROM t_unknown_device_data GROUP BY device_sn ORDER BY device_sn \
+             LIMIT {limit} OFFSET {offset}"
+        );
+        let rows = self
+            .db
+            .query_all_raw(statement(
+                backend,
+                sql,
+                vec![
+                    Value::BigInt(Some(i64::try_from(page_size).unwrap_or(i64::MAX))),
+                    Value::BigInt(Some(
+                        i64::try_from(page.saturating_sub(1).saturating_mul(page_size))
+                            .unwrap_or(i64::MAX),
+                    )),
+                ],
+            ))
+            .await?;
+        let mut devices = Vec::with_capacity(rows.len());
+        for row in rows {
+            devices.push(QuarantinedDevice {
+                device_sn: row.try_get("", "device_sn")?,
+                samples: row.try_get("", "samples")?,
+                last_arrival: row.try_get("", "last_arrival")?,
+            });
+        }
+        Ok((devices, u64::try_from(total).unwrap_or(0)))
+    }
+}

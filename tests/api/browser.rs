@@ -1,0 +1,229 @@
+//! The dashboard in a real browser: headless Chromium (Debian's `chromium`, driven through
+//! its `chromedriver`) logs in, watches the overview fill with data uploaded while it is
+//! open, acknowledges an alert, and saves screenshots as artefacts under
+//! `target/tmp/browser/`. `.ci/run` installs both packages when they are missing; without
+//! them this test fails (it does not skip).
+
+use crate::common::{Backend, TEST_PASSWORD, TestApp, now};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// A chromedriver process on a free loopback port, killed on drop.
+struct Driver {
+    process: Child,
+    url: String,
+}
+
+impl Driver {
+    async fn start() -> Driver {
+        assert!(
+            std::path::Path::new(CHROMEDRIVER).exists() && std::path::Path::new(CHROMIUM).exists(),
+            "the browser test needs Debian's chromium and chromium-driver \
+             (apt-get install chromium chromium-driver; .ci/run installs them)"
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let process = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while reqwest::get(format!("{url}/status")).await.is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Driver { process, url }
+    }
+
+    async fn browser(&self) -> Client {
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".to_owned(),
+            json!({
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu",
+                    "--disable-background-networking", "--window-size=1920,1080",
+                ],
+            }),
+        );
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .expect("chromium session")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// Polls `check` until it holds, for at most 30 s.
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check().await {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn text(browser: &Client, css: &str) -> String {
+    match browser.find(Locator::Css(css)).await {
+        Ok(element) => element.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+fn artefact(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser");
+    std::fs::create_dir_all(&dir).expect("artefact dir");
+    dir.join(name)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn supervisor_logs_in_watches_the_overview_fill_and_acknowledges_an_alert() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.dashboard.refresh_ms = 300)
+        .await
+        .expect("SQLite always runs");
+    for i in 1..=20 {
+        app.bind(&format!("WALL{i:04}"), i, 1, 1).await;
+    }
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+
+    // Not logged in: the overview sends the browser to the login page.
+    browser.goto(&app.url("/")).await.expect("open overview");
+    assert!(
+        browser
+            .current_url()
+            .await
+            .expect("url")
+            .path()
+            .ends_with("/login")
+    );
+    let password = browser
+        .find(Locator::Id("password"))
+        .await
+        .expect("password field");
+    password
+        .send_keys(TEST_PASSWORD)
+        .await
+        .expect("type password");
+    browser
+        .find(Locator::Id("login"))
+        .await
+        .expect("login button")
+        .click()
+        .await
+        .expect("log in");
+    eventually("the overview after login", async || {
+        browser.current_url().await.is_ok_and(|u| u.path() == "/")
+            && text(&browser, "#kpi-today-records").await == "0"
+    })
+    .await;
+    assert_eq!(text(&browser, "#feed-state").await, "LIVE");
+
+    // Data arrives while the page is open: the live feed fills it without a reload.
+    let t = now() - 900;
+    let mut stored = 0;
+    for round in 0..6 {
+        let records: Vec<Value> = (1..=20)
+            .flat_map(|d| {
+                (0..10).map(move |k| {
+                    json!({"deviceSn": format!("WALL{d:04}"), "heartRate": 60 + k + round,
+                           "bloodOxygen": 97, "timestamp": t + round * 100 + k})
+                })
+            })
+            .collect();
+        stored += records.len();
+        let reply = app.upload(Value::Array(records), None).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let breach = app
+        .upload(
+            json!([{"deviceSn": "WALL0007", "bloodOxygen": 84, "timestamp": t + 850}]),
+            None,
+        )
+        .await;
+    assert_eq!(breach.status, 200);
+    stored += 1;
+    let expected = format!("{},{:03}", stored / 1000, stored % 1000);
+    eventually("today's records on the overview", async || {
+        text(&browser, "#kpi-today-records").await == expected
+    })
+    .await;
+    eventually("the alert in the latest alerts", async || {
+        text(&browser, "#fragment-alerts")
+            .await
+            .contains("WALL0007")
+    })
+    .await;
+    assert_eq!(text(&browser, "#kpi-today-devices").await, "20");
+    assert_eq!(text(&browser, "#kpi-alerts-critical").await, "1");
+    assert!(
+        text(&browser, "#health-text")
+            .await
+            .contains("All systems normal")
+    );
+    eventually("the throughput chart", async || {
+        browser
+            .find(Locator::Css("#chart-throughput canvas"))
+            .await
+            .is_ok()
+    })
+    .await;
+    let png = browser.screenshot().await.expect("screenshot");
+    std::fs::write(artefact("overview.png"), &png).expect("save screenshot");
+
+    // Acknowledge the alert from the alerts page.
+    let id = app
+        .scalar("SELECT MAX(id) FROM t_alert_info WHERE device_sn = 'WALL0007'")
+        .await;
+    browser
+        .goto(&app.url("/alerts"))
+        .await
+        .expect("alerts page");
+    browser
+        .find(Locator::Css(&format!("#alert-{id} button.ack")))
+        .await
+        .expect("acknowledge button")
+        .click()
+        .await
+        .expect("acknowledge");
+    eventually("the confirmation", async || {
+        text(&browser, "#flash").await.contains("acknowledged")
+    })
+    .await;
+    assert_eq!(
+        text(&browser, &format!("#alert-{id} .status")).await,
+        "ACKNOWLEDGED"
+    );
+    let png = browser.screenshot().await.expect("screenshot");
+    std::fs::write(artefact("alerts.png"), &png).expect("save screenshot");
+    browser.close().await.expect("close browser");
+    assert_eq!(
+        app.scalar(&format!(
+            "SELECT COUNT(*) FROM t_alert_info WHERE id = {id} AND status = 'ACKNOWLEDGED'"
+        ))
+        .await,
+        1
+    );
+    eprintln!("screenshots: {}", artefact("").display());
+    app.stop().await;
+}

@@ -1,0 +1,651 @@
+//! The dashboard through the server: login, sessions, CSRF, the login rate limit, every page
+//! rendered from real uploads, the live feed, alert actions and the quarantine replay.
+
+use crate::backend_tests;
+use crate::common::{Backend, Reply, TEST_PASSWORD, TestApp, cookie_client, now};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+backend_tests!(
+    pages_need_a_session,
+    login_checks_password_and_csrf_and_sessions_are_shared,
+    forms_without_the_session_token_are_refused,
+    pages_render_uploaded_data,
+    replay_moves_quarantined_samples_once_bound,
+    live_stream_pushes_new_data,
+);
+
+fn location(reply: &Reply) -> String {
+    reply
+        .headers
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Id of the newest alert of `device`.
+async fn alert_id(app: &TestApp, device: &str) -> i64 {
+    app.scalar(&format!(
+        "SELECT MAX(id) FROM t_alert_info WHERE device_sn = '{device}'"
+    ))
+    .await
+}
+
+async fn alert_status(app: &TestApp, id: i64) -> String {
+    use sea_orm::ConnectionTrait;
+    let row = app
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(
+            app.backend(),
+            format!("SELECT status FROM t_alert_info WHERE id = {id}"),
+        ))
+        .await
+        .expect("query")
+        .expect("row");
+    row.try_get_by_index(0).expect("status")
+}
+
+async fn pages_need_a_session(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let client = cookie_client();
+    for path in ["/", "/alerts?status=all", "/devices", "/traces", "/system"] {
+        let reply = client.get(app.url(path)).send().await.expect("get");
+        assert_eq!(reply.status(), 303, "{path}");
+        let to = reply.headers()["location"].to_str().expect("location");
+        assert!(to.starts_with("/login?next=/"), "{path} → {to}");
+    }
+    let live = client.get(app.url("/live")).send().await.expect("live");
+    assert_eq!(
+        live.status(),
+        401,
+        "the live feed answers 401, it does not redirect"
+    );
+    // A forged cookie is no session.
+    let forged = app
+        .client
+        .get(app.url("/live.json"))
+        .header("cookie", "ljwx_session=00ff")
+        .send()
+        .await
+        .expect("forged");
+    assert_eq!(forged.status(), 401);
+    // Actions need a session too, and change nothing without one.
+    app.bind("DASH0001", 1, 1, 1).await;
+    let t = now() - 60;
+    app.upload(
+        json!([{"deviceSn": "DASH0001", "bloodOxygen": 84, "timestamp": t}]),
+        None,
+    )
+    .await;
+    let id = alert_id(&app, "DASH0001").await;
+    let post = client
+        .post(app.url(&format!("/alerts/{id}/acknowledge")))
+        .form(&[("csrf", "anything")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(post.status(), 303);
+    assert_eq!(alert_status(&app, id).await, "NEW");
+    // The login page and the assets are public.
+    let login = client.get(app.url("/login")).send().await.expect("login");
+    assert_eq!(login.status(), 200);
+    let css = client
+        .get(app.url("/static/app.css"))
+        .send()
+        .await
+        .expect("css");
+    assert_eq!(css.status(), 200);
+    assert!(
+        css.headers()["content-type"]
+            .to_str()
+            .is_ok_and(|t| t.starts_with("text/css"))
+    );
+    app.stop().await;
+}
+
+async fn login_checks_password_and_csrf_and_sessions_are_shared(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, |c| c.admin.login_attempts_per_minute = 4).await
+    else {
+        return;
+    };
+    // Wrong password: the form again, with the reason, and no session.
+    let (wrong, client) = app.login_with("not the password").await;
+    assert_eq!(wrong.status, 401, "{}", wrong.text);
+    assert!(wrong.text.contains("Wrong password"), "{}", wrong.text);
+    assert_eq!(client.get("/").await.status, 303);
+
+    // A login post without the form's CSRF token is refused even with the right password.
+    let bare = cookie_client();
+    let no_csrf = bare
+        .post(app.url("/login"))
+        .form(&[("password", TEST_PASSWORD)])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(no_csrf.status(), 403);
+    assert!(
+        no_csrf
+            .headers()
+            .get("set-cookie")
+            .is_none_or(|c| { !c.to_str().unwrap_or_default().starts_with("ljwx_session=") })
+    );
+
+    // The right password: a session cookie, HttpOnly and SameSite=Strict, and the page that
+    // was asked for.
+    let form_client = cookie_client();
+    let form = form_client
+        .get(app.url("/login?next=/traces"))
+        .send()
+        .await
+        .expect("form");
+    let html = form.text().await.expect("html");
+    let csrf = crate::common::form_value(&html, "csrf").expect("csrf");
+    let ok = form_client
+        .post(app.url("/login"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("password", TEST_PASSWORD),
+            ("next", "/traces"),
+        ])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(ok.status(), 303);
+    assert_eq!(ok.headers()["location"], "/traces");
+    let cookie = ok
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("ljwx_session="))
+        .expect("session cookie")
+        .to_owned();
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(cookie.contains("Max-Age="), "{cookie}");
+    let token = cookie
+        .split(';')
+        .next()
+        .and_then(|kv| kv.split_once('='))
+        .map(|(_, v)| v.to_owned())
+        .expect("token");
+    // Only a hash of the token is stored.
+    assert_eq!(
+        app.scalar(&format!(
+            "SELECT COUNT(*) FROM t_admin_session WHERE token_hash = '{token}'"
+        ))
+        .await,
+        0
+    );
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM t_admin_session").await, 1);
+
+    // Another instance on the same database accepts the session (operators run several).
+    let other = app.another_instance(|_| {}).await;
+    let there = other
+        .client
+        .get(other.url("/traces"))
+        .header("cookie", format!("ljwx_session={token}"))
+        .send()
+        .await
+        .expect("other instance");
+    assert_eq!(there.status(), 200);
+    other.stop().await;
+
+    // Attempts are limited per client: 4 per minute here (three made above), then 429 with
+    // Retry-After, even for the right password.
+    let (fourth, _) = app.login_with("wrong again").await;
+    assert_eq!(fourth.status, 401);
+    let (limited, _) = app.login_with(TEST_PASSWORD).await;
+    assert_eq!(limited.status, 429, "{}", limited.text);
+    assert!(limited.headers.contains_key("retry-after"));
+    assert!(limited.text.contains("Too many attempts"));
+    app.stop().await;
+}
+
+async fn forms_without_the_session_token_are_refused(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    app.bind("DASH0002", 2, 1, 1).await;
+    let t = now() - 60;
+    app.upload(
+        json!([{"deviceSn": "DASH0002", "bloodOxygen": 84, "timestamp": t}]),
+        None,
+    )
+    .await;
+    let id = alert_id(&app, "DASH0002").await;
+    let supervisor = app.login().await;
+    let path = format!("/alerts/{id}/acknowledge");
+    let missing = supervisor.post(&path, &[("back", "status=open")]).await;
+    assert_eq!(missing.status, 403, "{}", missing.text);
+    let wrong = supervisor
+        .post(&path, &[("csrf", "0123"), ("back", "")])
+        .await;
+    assert_eq!(wrong.status, 403);
+    assert_eq!(alert_status(&app, id).await, "NEW");
+
+    let done = supervisor
+        .post(
+            &path,
+            &[("csrf", &supervisor.csrf), ("back", "status=open&page=1")],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.text);
+    assert_eq!(
+        location(&done),
+        format!("/alerts?status=open&page=1&done=acknowledged&id={id}")
+    );
+    assert_eq!(alert_status(&app, id).await, "ACKNOWLEDGED");
+    let page = supervisor.get(&location(&done)).await;
+    assert!(
+        page.text.contains(&format!("Alert #{id} acknowledged.")),
+        "{}",
+        page.text
+    );
+    let resolved = supervisor
+        .post(
+            &format!("/alerts/{id}/resolve"),
+            &[("csrf", &supervisor.csrf)],
+        )
+        .await;
+    assert_eq!(resolved.status, 303);
+    assert_eq!(alert_status(&app, id).await, "RESOLVED");
+    // Acknowledging a resolved alert is refused, and said so.
+    let late = supervisor.post(&path, &[("csrf", &supervisor.csrf)]).await;
+    let page = supervisor.get(&location(&late)).await;
+    assert!(
+        page.text.contains("cannot be acknowledged"),
+        "{}",
+        page.text
+    );
+    assert_eq!(alert_status(&app, id).await, "RESOLVED");
+
+    // Logout needs the token as well; after it the session is gone.
+    let refused = supervisor.post("/logout", &[]).await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(supervisor.get("/").await.status, 200);
+    let out = supervisor
+        .post("/logout", &[("csrf", &supervisor.csrf)])
+        .await;
+    assert_eq!(out.status, 303);
+    assert_eq!(location(&out), "/login");
+    assert_eq!(supervisor.get("/").await.status, 303);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM t_admin_session").await, 0);
+    app.stop().await;
+}
+
+async fn pages_render_uploaded_data(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    app.bind("DASH0003", 3, 1, 1).await;
+    app.exec("UPDATE sys_user SET user_name = 'Zhang Wei' WHERE id = 3")
+        .await;
+    app.bind("DASH0004", 4, 1, 1).await;
+    let t = now() - 600;
+    let records: Vec<Value> = (0..25)
+        .map(|i| json!({"deviceSn": "DASH0003", "heartRate": 70, "timestamp": t + i}))
+        .chain([
+            json!({"deviceSn": "DASH0004", "bloodOxygen": 84, "timestamp": t}),
+            json!({"deviceSn": "NOBODY01", "heartRate": 70, "timestamp": t}),
+            json!({"deviceSn": "NOBODY01", "heartRate": 71, "timestamp": t + 1}),
+        ])
+        .collect();
+    let upload = app
+        .upload(Value::Array(records), Some("dash-batch-1"))
+        .await;
+    assert_eq!(upload.status, 200, "{}", upload.text);
+    let trace_id = upload.headers["traceparent"]
+        .to_str()
+        .expect("traceparent")
+        .split('-')
+        .nth(1)
+        .expect("trace id")
+        .to_owned();
+    let supervisor = app.login().await;
+
+    let live = supervisor.get("/live.json").await;
+    assert_eq!(live.status, 200, "{}", live.text);
+    assert_eq!(live.body["today"]["records"], 26, "{}", live.text);
+    assert_eq!(live.body["today"]["devices"], 2);
+    assert_eq!(live.body["open_alerts"]["critical"], 1);
+    assert_eq!(live.body["health"]["database"], "up");
+    assert_eq!(
+        live.body["throughput"]["t"].as_array().map(Vec::len),
+        Some(180)
+    );
+    // The chart shows complete seconds (shared through Redis within a second): poll.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let live = supervisor.get("/live.json").await;
+        let per_second = |series: &str| -> f64 {
+            live.body["throughput"][series]
+                .as_array()
+                .expect("series")
+                .iter()
+                .filter_map(Value::as_f64)
+                .sum::<f64>()
+                * 5.0
+        };
+        // 5-second points of per-second averages: their sum × 5 is the count.
+        if (per_second("records") - 26.0).abs() < 1e-6 {
+            assert!((per_second("requests") - 1.0).abs() < 1e-6, "{}", live.text);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "throughput never showed 26 records: {}",
+            live.text
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let overview = supervisor.get("/").await;
+    assert_eq!(overview.status, 200);
+    assert!(
+        overview.text.contains(r#"id="kpi-today-records">26<"#),
+        "{}",
+        overview.text
+    );
+    assert!(
+        overview.text.contains("DASH0004"),
+        "latest alerts list the device"
+    );
+    assert!(overview.text.contains("blood_oxygen_low"));
+    assert!(
+        overview.text.contains(&format!("/traces/{trace_id}")),
+        "slowest batches link"
+    );
+    assert!(overview.text.contains("All systems normal"));
+
+    let alerts = supervisor.get("/alerts").await;
+    assert!(alerts.text.contains("DASH0004") && alerts.text.contains("Acknowledge"));
+    let critical_only = supervisor.get("/alerts?status=all&level=minor").await;
+    assert!(
+        critical_only.text.contains("No alerts match."),
+        "{}",
+        critical_only.text
+    );
+
+    let devices = supervisor.get("/devices").await;
+    assert_eq!(devices.status, 200, "{}", devices.text);
+    let row = devices
+        .text
+        .split("<tr>")
+        .find(|r| r.contains("DASH0003"))
+        .expect("bound device row");
+    assert!(
+        row.contains("Zhang Wei (#3)") && row.contains(">25<"),
+        "{row}"
+    );
+    let unknown = devices
+        .text
+        .split("<tr id=\"unknown-NOBODY01\">")
+        .nth(1)
+        .expect("unknown device row");
+    assert!(
+        unknown.contains(">2<") && unknown.contains("bind it first"),
+        "{unknown}"
+    );
+
+    let traces = supervisor.get("/traces").await;
+    assert!(traces.text.contains("dash-batch-1") && traces.text.contains("commit"));
+    let waterfall = supervisor.get(&format!("/traces/{trace_id}")).await;
+    assert_eq!(waterfall.status, 200);
+    for stage in ["parse", "validate", "commit"] {
+        assert!(
+            waterfall.text.contains(stage),
+            "{stage}: {}",
+            waterfall.text
+        );
+    }
+    assert_eq!(
+        supervisor
+            .get("/traces/00000000000000000000000000000000")
+            .await
+            .status,
+        404
+    );
+    let system = supervisor.get("/system").await;
+    assert_eq!(system.status, 200);
+    assert!(system.text.contains("system-data"));
+    app.stop().await;
+}
+
+async fn replay_moves_quarantined_samples_once_bound(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    app.bind("LATE0002", 6, 1, 1).await;
+    let t = now() - 3600;
+    let records: Vec<Value> = (0..5)
+        .map(|i| json!({"deviceSn": "LATE0001", "heartRate": 60 + i, "timestamp": t + i}))
+        .collect();
+    assert_eq!(app.upload(Value::Array(records), None).await.status, 200);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM t_unknown_device_data")
+            .await,
+        5
+    );
+    let supervisor = app.login().await;
+    // Not bound yet: no replay, and a replay post says so and moves nothing.
+    let early = supervisor
+        .post("/devices/LATE0001/replay", &[("csrf", &supervisor.csrf)])
+        .await;
+    assert_eq!(location(&early), "/devices?unbound=LATE0001");
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM t_unknown_device_data")
+            .await,
+        5
+    );
+
+    // Bound (one of the samples was meanwhile stored another way: a duplicate).
+    app.bind("LATE0001", 5, 7, 8).await;
+    // As when the unknown-device cache entry expires.
+    app.devices.invalidate(&["LATE0001".to_owned()]).await;
+    app.upload(
+        json!([{"deviceSn": "LATE0001", "heartRate": 60, "timestamp": t}]),
+        None,
+    )
+    .await;
+    let page = supervisor.get("/devices").await;
+    assert!(
+        page.text.contains("/devices/LATE0001/replay"),
+        "{}",
+        page.text
+    );
+    let refused = supervisor.post("/devices/LATE0001/replay", &[]).await;
+    assert_eq!(refused.status, 403);
+    let done = supervisor
+        .post("/devices/LATE0001/replay", &[("csrf", &supervisor.csrf)])
+        .await;
+    assert_eq!(
+        location(&done),
+        "/devices?replayed=LATE0001&stored=4&duplicates=1"
+    );
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM t_unknown_device_data")
+            .await,
+        0
+    );
+    assert_eq!(
+        app.scalar(
+            "SELECT COUNT(*) FROM t_user_health_data \
+             WHERE device_sn = 'LATE0001' AND user_id = 5 AND customer_id = 7 AND org_id = 8"
+        )
+        .await,
+        5
+    );
+    let stats = app.get("/api/stats").await;
+    assert_eq!(
+        stats.body["today_records"], 5,
+        "replayed samples count as stored today"
+    );
+    let flash = supervisor.get(&location(&done)).await;
+    assert!(
+        flash
+            .text
+            .contains("LATE0001: 4 quarantined samples stored, 1 were stored already.")
+    );
+    assert!(flash.text.contains("The quarantine is empty."));
+    app.stop().await;
+}
+
+async fn live_stream_pushes_new_data(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, |c| c.dashboard.refresh_ms = 200).await else {
+        return;
+    };
+    app.bind("DASH0005", 9, 1, 1).await;
+    let supervisor = app.login().await;
+    let mut stream = supervisor
+        .client
+        .get(app.url("/live"))
+        .send()
+        .await
+        .expect("live");
+    assert_eq!(stream.status(), 200);
+    assert!(
+        stream.headers()["content-type"]
+            .to_str()
+            .is_ok_and(|t| t.starts_with("text/event-stream"))
+    );
+    let t = now() - 30;
+    let mut uploaded = false;
+    let mut buffer = String::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let seen = 'read: loop {
+        assert!(
+            Instant::now() < deadline,
+            "no update with the upload arrived: {buffer}"
+        );
+        let chunk = tokio::time::timeout(Duration::from_secs(10), stream.chunk())
+            .await
+            .expect("an event within 10 s")
+            .expect("stream")
+            .expect("stream open");
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        // Events end with a blank line; look at the complete ones.
+        while let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            let Some(data) = event.lines().find_map(|l| l.strip_prefix("data: ")) else {
+                continue;
+            };
+            let live: Value = serde_json::from_str(data).expect("event is JSON");
+            if !uploaded {
+                assert_eq!(live["today"]["records"], 0);
+                let records: Vec<Value> = (0..7)
+                    .map(|i| json!({"deviceSn": "DASH0005", "heartRate": 80, "timestamp": t + i}))
+                    .collect();
+                assert_eq!(app.upload(Value::Array(records), None).await.status, 200);
+                uploaded = true;
+            } else if live["today"]["records"] == 7 {
+                break 'read live;
+            }
+        }
+    };
+    assert_eq!(seen["today"]["devices"], 1);
+    drop(stream);
+    app.stop().await;
+}
+
+/// With no password configured, the first start generates one and prints it once (to
+/// standard error, not the log); the next start prints nothing and the same password works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generated_password_is_printed_once_and_kept_as_a_hash() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}/ljwx.db?mode=rwc", dir.path().display());
+    let start = |url: String| {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_ljwx-bigscreen"))
+            .args(["--config", "/nonexistent/bigscreen.toml", "serve"])
+            .env("DATABASE_URL", url)
+            .env("LJWX_LISTEN", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "info")
+            .env_remove("LJWX_ADMIN__PASSWORD")
+            .env_remove("LJWX_ADMIN__PASSWORD_HASH")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start server");
+        // Everything the server prints up to "Listening.".
+        let stderr = server.stderr.take().expect("stderr");
+        let printed = std::thread::spawn(move || {
+            let mut seen = String::new();
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                seen.push_str(&line);
+                seen.push('\n');
+                if line.contains("Listening.") {
+                    break;
+                }
+            }
+            seen
+        })
+        .join()
+        .expect("stderr reader");
+        (server, format!("http://127.0.0.1:{port}"), printed)
+    };
+    let login = async |base: &str, password: &str| -> u16 {
+        let client = cookie_client();
+        let form = client
+            .get(format!("{base}/login"))
+            .send()
+            .await
+            .expect("form");
+        let html = form.text().await.expect("html");
+        let csrf = crate::common::form_value(&html, "csrf").expect("csrf");
+        client
+            .post(format!("{base}/login"))
+            .form(&[("csrf", csrf.as_str()), ("password", password)])
+            .send()
+            .await
+            .expect("login")
+            .status()
+            .as_u16()
+    };
+
+    let (mut first, base, printed) = start(url.clone());
+    let password = printed
+        .lines()
+        .find_map(|l| l.split_once("shown once, only its hash is kept): "))
+        .map(|(_, p)| p.trim().to_owned())
+        .unwrap_or_else(|| panic!("no generated password printed: {printed}"));
+    assert_eq!(password.len(), 20);
+    assert_eq!(
+        printed.matches(&password).count(),
+        1,
+        "printed once, never logged: {printed}"
+    );
+    assert_eq!(login(&base, "wrong").await, 401);
+    assert_eq!(login(&base, &password).await, 303);
+    let _ = first.kill();
+    let _ = first.wait();
+
+    // Only the hash is stored.
+    let db = sea_orm::Database::connect(&url).await.expect("db");
+    use sea_orm::ConnectionTrait;
+    let stored: String = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT value FROM t_admin_setting WHERE name = 'admin_password_hash'",
+        ))
+        .await
+        .expect("query")
+        .expect("row")
+        .try_get_by_index(0)
+        .expect("value");
+    assert!(stored.starts_with("$argon2id$") && !stored.contains(&password));
+    db.close().await.expect("close");
+
+    let (mut second, base, printed) = start(url);
+    assert!(!printed.contains("shown once"), "printed again: {printed}");
+    assert_eq!(login(&base, &password).await, 303);
+    let _ = second.kill();
+    let _ = second.wait();
+}
