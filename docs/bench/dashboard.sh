@@ -11,10 +11,13 @@
 #    unknown devices in quarantine.
 # 3. Every page fetched FETCHES times (default 50) by a logged-in client: once with the
 #    service idle, once while an open-loop load of 10 000 records/s runs.
+# 4. Ingest with and without VIEWERS (default 100) open dashboards on the live feed: the same
+#    20 s open loop of 10 000 records/s, twice.
 # Prints one JSON line per page and phase: median, p95 and max milliseconds (curl's
-# time_total: request sent to last byte received). Only loopback is used.
+# time_total: request sent to last byte received), then one per ingest run. Only loopback is
+# used.
 set -euo pipefail
-backend=$1; rows=${2:-10000000}; fetches=${3:-50}
+backend=$1; rows=${2:-10000000}; fetches=${3:-50}; viewers=${VIEWERS:-100}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=$root/target/release
 work=$(mktemp -d)
@@ -52,10 +55,11 @@ jar=$work/jar
 curl -s -c "$jar" -b "$jar" "$base/login" > "$work/login.html"
 csrf=$(grep -o 'name="csrf" value="[^"]*"' "$work/login.html" | head -1 | sed 's/.*value="//;s/"$//')
 curl -s -c "$jar" -b "$jar" -o /dev/null -d "csrf=$csrf&password=$password&next=/" "$base/login"
-trace=$(curl -s "$base/api/traces/slowest?limit=1" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d[0]["trace_id"])' 2>/dev/null || echo none)
-pages=(/ /live.json "/alerts?status=open" "/alerts?status=all" "/alerts?status=all&page=5" /devices "/devices?page=10" /traces "/traces/$trace" /system)
 
 measure() { # phase
+  # A batch still kept in memory, for its waterfall page.
+  trace=$(curl -s "$base/api/traces?limit=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["trace_id"])' 2>/dev/null || echo none)
+  pages=(/ /live.json "/alerts?status=open" "/alerts?status=all" "/alerts?status=all&page=5" /devices "/devices?page=10" /traces "/traces/$trace" /system)
   for page in "${pages[@]}"; do
     for _ in $(seq 1 "$fetches"); do
       curl -s -b "$jar" -o /dev/null -w '%{http_code} %{time_total}\n' "$base$page"
@@ -80,3 +84,27 @@ load=$!
 sleep 5
 measure "load 10k rec/s"
 kill "$load" 2>/dev/null || true; wait "$load" 2>/dev/null || true
+
+ingest() { # label
+  "$bin/ljwx-stress" run --url "$base" --mode open --rate 100 --duration 20 \
+    --json "$work/ingest.json" > /dev/null 2>&1 || true
+  python3 - "$1" "$work/ingest.json" "$backend" <<'PY'
+import json, sys
+label, path, backend = sys.argv[1:]
+r = json.load(open(path))
+print(json.dumps({"backend": backend, "phase": label,
+                  "acknowledged_per_s": round(r["records"]["acknowledged_per_s"]),
+                  "success_pct": r["requests"]["success_rate_pct"],
+                  "p50_ms": r["latency_ms"]["p50"], "p99_ms": r["latency_ms"]["p99"]}))
+PY
+}
+sleep 5
+ingest "ingest, no dashboard open"
+pids=()
+for _ in $(seq 1 "$viewers"); do
+  curl -s -N -b "$jar" "$base/live" > /dev/null &
+  pids+=($!)
+done
+sleep 3
+ingest "ingest, $viewers dashboards on /live"
+kill "${pids[@]}" 2>/dev/null || true

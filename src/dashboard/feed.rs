@@ -127,6 +127,22 @@ pub struct SystemSeries {
     pub tx_kib: Vec<f64>,
 }
 
+/// One computed update: the data, and its JSON serialized once for every subscriber.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// The data.
+    pub live: Live,
+    /// `live` as JSON.
+    pub json: String,
+}
+
+impl Snapshot {
+    fn new(live: Live) -> Self {
+        let json = serde_json::to_string(&live).unwrap_or_else(|_| "null".to_owned());
+        Self { live, json }
+    }
+}
+
 /// HTML of the server-rendered parts.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Fragments {
@@ -168,7 +184,7 @@ pub struct Feed {
 struct FeedInner {
     sources: Sources,
     interval: Duration,
-    sender: watch::Sender<Arc<Live>>,
+    sender: watch::Sender<Arc<Snapshot>>,
     /// When the current value was computed; held while computing so concurrent page loads
     /// share one computation.
     computed: Mutex<Option<Instant>>,
@@ -190,7 +206,7 @@ impl Feed {
             inner: Arc::new(FeedInner {
                 sources,
                 interval,
-                sender: watch::Sender::new(Arc::new(empty(interval))),
+                sender: watch::Sender::new(Arc::new(Snapshot::new(empty(interval)))),
                 computed: Mutex::new(None),
                 stop: stop.clone(),
             }),
@@ -200,11 +216,13 @@ impl Feed {
     }
 
     /// The current data, computed now if it is older than one interval.
-    pub async fn current(&self) -> Arc<Live> {
+    pub async fn current(&self) -> Arc<Snapshot> {
         let mut computed = self.inner.computed.lock().await;
         if computed.is_none_or(|at| at.elapsed() >= self.inner.interval) {
-            let live = Arc::new(compute(&self.inner.sources, self.inner.interval).await);
-            self.inner.sender.send_replace(live);
+            let live = compute(&self.inner.sources, self.inner.interval).await;
+            self.inner
+                .sender
+                .send_replace(Arc::new(Snapshot::new(live)));
             *computed = Some(Instant::now());
         }
         self.inner.sender.borrow().clone()
@@ -212,7 +230,7 @@ impl Feed {
 
     /// A receiver of every update, and a token cancelled when the service shuts down (live
     /// streams end then, so shutdown does not wait for open dashboards).
-    pub fn subscribe(&self) -> (watch::Receiver<Arc<Live>>, CancellationToken) {
+    pub fn subscribe(&self) -> (watch::Receiver<Arc<Snapshot>>, CancellationToken) {
         (self.inner.sender.subscribe(), self.inner.stop.clone())
     }
 

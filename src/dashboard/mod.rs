@@ -262,9 +262,12 @@ fn encode(value: &str) -> String {
 
 /// JSON for a `<script type="application/json">` block: `</` cannot end the script early.
 fn script_json(value: &impl serde::Serialize) -> String {
-    serde_json::to_string(value)
-        .unwrap_or_else(|_| "null".to_owned())
-        .replace("</", "<\\/")
+    script_safe(&serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned()))
+}
+
+/// JSON text made safe for a `<script>` block.
+fn script_safe(json: &str) -> String {
+    json.replace("</", "<\\/")
 }
 
 /// Page navigation under a table.

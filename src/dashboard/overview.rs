@@ -1,13 +1,13 @@
 //! `/`: the wall display, and its live feed (`/live` as server-sent events, `/live.json` for
 //! polling clients).
 
-use super::feed::Live;
+use super::feed::{Live, Snapshot};
 use super::format::thousands;
-use super::{Dashboard, Nav, Session, html, script_json};
+use super::{Dashboard, Nav, Session, html, script_safe};
 use askama::Template;
 use futures_util::StreamExt;
+use poem::web::Data;
 use poem::web::sse::{Event, SSE};
-use poem::web::{Data, Json};
 use poem::{IntoResponse, Response, handler};
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,13 +33,14 @@ struct OverviewPage<'a> {
 /// `GET /`: the overview with the current data; the page's script keeps it live.
 #[handler]
 pub async fn page(dashboard: Data<&Dashboard>, session: Data<&Session>) -> Response {
-    let live = dashboard.feed.current().await;
+    let snapshot = dashboard.feed.current().await;
+    let live = &snapshot.live;
     let dash = "—".to_owned();
     let today = live.today.as_ref();
     let alerts = live.open_alerts.as_ref();
     html(&OverviewPage {
         nav: Nav::new("overview", &session),
-        live_json: script_json(&*live),
+        live_json: script_safe(&snapshot.json),
         queued: format!(
             "{} / {}",
             thousands(live.health.queued_rows),
@@ -54,7 +55,7 @@ pub async fn page(dashboard: Data<&Dashboard>, session: Data<&Session>) -> Respo
         alerts_critical: alerts.map_or(0, |a| a.critical),
         alerts_major: alerts.map_or(0, |a| a.major),
         alerts_minor: alerts.map_or(0, |a| a.minor),
-        live: &live,
+        live,
     })
 }
 
@@ -66,12 +67,12 @@ pub async fn live_stream(dashboard: Data<&Dashboard>) -> SSE {
     let (receiver, stop) = dashboard.feed.subscribe();
     let updates = futures_util::stream::unfold(receiver, |mut rx| async move {
         rx.changed().await.ok()?;
-        let live: Arc<Live> = rx.borrow_and_update().clone();
-        Some((live, rx))
+        let snapshot: Arc<Snapshot> = rx.borrow_and_update().clone();
+        Some((snapshot, rx))
     });
     let events = futures_util::stream::once(async move { first })
         .chain(updates)
-        .map(|live| Event::message(serde_json::to_string(&*live).unwrap_or_default()))
+        .map(|snapshot| Event::message(snapshot.json.clone()))
         .take_until(stop.cancelled_owned());
     SSE::new(events).keep_alive(Duration::from_secs(15))
 }
@@ -79,8 +80,11 @@ pub async fn live_stream(dashboard: Data<&Dashboard>) -> SSE {
 /// `GET /live.json`: the current data once, for clients that poll.
 #[handler]
 pub async fn live_json(dashboard: Data<&Dashboard>) -> Response {
-    let live = dashboard.feed.current().await;
-    Json(&*live)
+    let snapshot = dashboard.feed.current().await;
+    snapshot
+        .json
+        .clone()
+        .with_content_type("application/json")
         .with_header("cache-control", "no-store")
         .into_response()
 }
