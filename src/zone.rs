@@ -39,10 +39,23 @@ impl Zone {
 
     /// `at` for people: `YYYY-MM-DD HH:MM:SS` in this zone.
     pub fn display(&self, at: DateTime<Utc>) -> String {
-        const FORMAT: &str = "%Y-%m-%d %H:%M:%S";
+        self.strftime(at, "%Y-%m-%d %H:%M:%S")
+    }
+
+    /// `at` for a narrow column: `MM-DD HH:MM:SS` in this zone.
+    pub fn display_short(&self, at: DateTime<Utc>) -> String {
+        self.strftime(at, "%m-%d %H:%M:%S")
+    }
+
+    /// `at` as the time of day, `HH:MM:SS`, in this zone.
+    pub fn display_time(&self, at: DateTime<Utc>) -> String {
+        self.strftime(at, "%H:%M:%S")
+    }
+
+    fn strftime(&self, at: DateTime<Utc>, format: &str) -> String {
         match self {
-            Zone::Named(tz) => at.with_timezone(tz).format(FORMAT).to_string(),
-            Zone::Local => at.with_timezone(&chrono::Local).format(FORMAT).to_string(),
+            Zone::Named(tz) => at.with_timezone(tz).format(format).to_string(),
+            Zone::Local => at.with_timezone(&chrono::Local).format(format).to_string(),
         }
     }
 

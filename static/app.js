@@ -21,16 +21,23 @@
   function setText(id, text) { var el = byId(id); if (el && el.textContent !== text) el.textContent = text; }
   function width(el) { return Math.max(200, el.clientWidth || el.parentNode.clientWidth || 600); }
 
+  function zeroBased(u, min, max) { return [0, Math.max(1, max * 1.1)]; }
+
+  // A uPlot chart in `el`; with opts.dual the second series has its own scale on the right.
   function chart(el, height, series, data, opts) {
     if (!el || typeof uPlot === "undefined") return null;
+    var dual = opts && opts.dual;
     var o = {
       width: width(el), height: height,
-      legend: { show: !(opts && opts.sparkline) },
+      legend: { show: !(opts && opts.sparkline), live: false },
       cursor: { show: !(opts && opts.sparkline) },
-      scales: { x: { time: true }, y: { range: (opts && opts.range) || function (u, min, max) { return [0, Math.max(1, max * 1.1)]; } } },
-      axes: (opts && opts.sparkline) ? [{ show: false }, { show: false }] : [TIME_AXIS, AXIS],
-      series: [{}].concat(series.map(function (s) {
-        return { label: s.label, stroke: s.color, width: 2, fill: s.fill ? s.color + "22" : undefined, points: { show: false } };
+      scales: { x: { time: true }, y: { range: (opts && opts.range) || zeroBased }, y2: { range: zeroBased } },
+      axes: (opts && opts.sparkline) ? [{ show: false }, { show: false }] :
+        [TIME_AXIS, Object.assign({ size: 64 }, AXIS)].concat(dual ?
+          [Object.assign({ scale: "y2", side: 1, size: 56 }, AXIS, { grid: { show: false } })] : []),
+      series: [{}].concat(series.map(function (s, i) {
+        return { label: s.label, stroke: s.color, width: 2, fill: s.fill ? s.color + "22" : undefined,
+                 points: { show: false }, scale: dual && i === 1 ? "y2" : "y" };
       }))
     };
     var u = new uPlot(o, data, el);
@@ -42,9 +49,9 @@
   function overview() {
     var live = readJson("live-initial");
     if (!live) return;
-    var throughput = chart(byId("chart-throughput"), 240,
-      [{ label: "records/s", color: COLORS.records, fill: true }, { label: "requests/s", color: COLORS.requests }],
-      [live.throughput.t, live.throughput.records, live.throughput.requests]);
+    var throughput = chart(byId("chart-throughput"), 270,
+      [{ label: "records/s (left)", color: COLORS.records, fill: true }, { label: "requests/s (right)", color: COLORS.requests }],
+      [live.throughput.t, live.throughput.records, live.throughput.requests], { dual: true });
     var pct = { range: function () { return [0, 100]; }, sparkline: true };
     var sparks = {
       cpu: chart(byId("spark-cpu"), 60, [{ color: COLORS.cpu, fill: true }], [[], []], pct),

@@ -39,7 +39,9 @@ try:
     session = call("POST", "/session", {"capabilities": {"alwaysMatch": {"goog:chromeOptions": {
         "binary": "/usr/bin/chromium",
         "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--window-size=1920,1080", "--hide-scrollbars"]}}}})["sessionId"]
+                 # The window is larger than the page by the (invisible) browser frame:
+                 # this size leaves a 1920×1080 page, a wall display's.
+                 "--window-size=1920,1223", "--hide-scrollbars"]}}}})["sessionId"]
     s = f"/session/{session}"
     call("POST", s + "/url", {"url": base + "/login?next=" + path})
     field = call("POST", s + "/element", {"using": "css selector", "value": "#password"})[ELEMENT]

@@ -48,10 +48,10 @@ impl AlertRow {
                 .unwrap_or_default(),
             level: a.level.clone(),
             status: a.status.clone(),
-            time: a
-                .last_occur_at
-                .or(a.occur_at)
-                .map_or_else(|| zone.display(a.create_time), |t| zone.display(t)),
+            time: a.last_occur_at.or(a.occur_at).map_or_else(
+                || zone.display_short(a.create_time),
+                |t| zone.display_short(t),
+            ),
         }
     }
 }
@@ -116,7 +116,7 @@ pub struct BatchRow {
     pub records: u32,
     /// Time to answer, ms.
     pub total: String,
-    /// Arrival time.
+    /// Arrival time of day (the kept batches are minutes old at most).
     pub at: String,
 }
 
@@ -129,7 +129,7 @@ impl BatchRow {
             status: trace.status,
             records: trace.records,
             total: millis(trace.total_ms),
-            at: zone.display(trace.started_at),
+            at: zone.display_time(trace.started_at),
         }
     }
 }
@@ -171,7 +171,7 @@ impl Events {
                 .rev()
                 .take(limit)
                 .map(|e| EventRow {
-                    at: zone.display(e.at),
+                    at: zone.display_short(e.at),
                     resource: e.resource.clone(),
                     state: e.state.clone(),
                     detail: format!(

@@ -275,11 +275,12 @@ impl TraceStore {
 }
 
 fn stage_rank(stage: &str) -> usize {
-    const ORDER: [&str; 8] = [
+    const ORDER: [&str; 9] = [
         "admission",
         "read",
         "parse",
         "validate",
+        "idempotency",
         "resolve",
         "queue_wait",
         "commit",
