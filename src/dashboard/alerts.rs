@@ -188,7 +188,7 @@ pub async fn page(
         device: device.clone(),
         rows,
         back: query_of(page),
-        pager: Pager::render(page, dashboard.page_size, total, |n| {
+        pager: Pager::html(page, dashboard.page_size, total, |n| {
             format!("/alerts?{}", query_of(n))
         }),
     })

@@ -127,7 +127,7 @@ pub async fn page(
                 device: d.device_sn,
             })
             .collect(),
-        bound_pager: Pager::render(page, size, bound_total, |n| link(n, unknown_page)),
+        bound_pager: Pager::html(page, size, bound_total, |n| link(n, unknown_page)),
         unknown: unknown
             .into_iter()
             .map(|d| UnknownRow {
@@ -137,7 +137,7 @@ pub async fn page(
                 device: d.device_sn,
             })
             .collect(),
-        unknown_pager: Pager::render(unknown_page, size, unknown_total, |n| link(page, n)),
+        unknown_pager: Pager::html(unknown_page, size, unknown_total, |n| link(page, n)),
     })
 }
 

@@ -360,6 +360,13 @@ async fn pages_render_uploaded_data(backend: Backend) {
         "slowest batches link"
     );
     assert!(overview.text.contains("All systems normal"));
+    // No framing by other sites, no inline scripts, nothing cached.
+    assert_eq!(overview.headers["x-frame-options"], "DENY");
+    let csp = overview.headers["content-security-policy"]
+        .to_str()
+        .expect("csp");
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'self'"));
+    assert_eq!(overview.headers["cache-control"], "no-store");
 
     let alerts = supervisor.get("/alerts").await;
     assert!(alerts.text.contains("DASH0004") && alerts.text.contains("Acknowledge"));
