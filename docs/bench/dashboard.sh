@@ -18,6 +18,9 @@
 # used.
 set -euo pipefail
 backend=$1; rows=${2:-10000000}; fetches=${3:-50}; viewers=${VIEWERS:-100}
+# Dashboards open during the first ingest run: 0 compares with no feed at all; 1 isolates the
+# cost of fanning out to many from the cost of computing the feed.
+baseline=${BASELINE_VIEWERS:-0}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=$root/target/release
 work=$(mktemp -d)
@@ -98,13 +101,17 @@ print(json.dumps({"backend": backend, "phase": label,
                   "p50_ms": r["latency_ms"]["p50"], "p99_ms": r["latency_ms"]["p99"]}))
 PY
 }
-sleep 5
-ingest "ingest, no dashboard open"
 pids=()
-for _ in $(seq 1 "$viewers"); do
-  curl -s -N -b "$jar" "$base/live" > /dev/null &
-  pids+=($!)
-done
+open_dashboards() { # count
+  for _ in $(seq 1 "$1"); do
+    curl -s -N -b "$jar" "$base/live" > /dev/null &
+    pids+=($!)
+  done
+}
+open_dashboards "$baseline"
+sleep 5
+ingest "ingest, $baseline dashboards on /live"
+open_dashboards $((viewers - baseline))
 sleep 3
 ingest "ingest, $viewers dashboards on /live"
 kill "${pids[@]}" 2>/dev/null || true

@@ -216,8 +216,15 @@ fn error_page(status: StatusCode, session: &Session, title: &str, message: &str)
 
 /// A bare error page (no session to build the top bar from).
 fn plain_error(status: StatusCode, message: &str) -> Response {
+    // A wall display that hit a passing outage must come back by itself.
+    let refresh = if status == StatusCode::SERVICE_UNAVAILABLE {
+        "<meta http-equiv=refresh content=10>"
+    } else {
+        ""
+    };
     secured(format!(
-        "<!doctype html><title>{status}</title><link rel=stylesheet href=/static/app.css>\
+        "<!doctype html><title>{status}</title>{refresh}\
+         <link rel=stylesheet href=/static/app.css>\
          <body class=page-login><div class=\"card login\"><h1>{status}</h1><p>{}</p>\
          <p><a href=/>Overview</a></p></div>",
         escape(message)
