@@ -14,7 +14,7 @@ pub use alerts::AlertsApi;
 pub use errors::{error_to_json, panic_to_json};
 pub use limit::{UploadRateLimit, client_address, is_upload};
 pub use metrics::{MetricsSources, scrape};
-pub use status::StatusApi;
+pub use status::{PING_TIMEOUT, StatusApi};
 pub use traces::TracesApi;
 pub use upload::{BYTES_PER_RECORD, UploadApi, overloaded};
 

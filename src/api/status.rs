@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tracing::{error, warn};
 
 /// How long the health check waits for the database.
-const PING_TIMEOUT: Duration = Duration::from_secs(2);
+pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Service status endpoints.
 pub struct StatusApi {
@@ -146,20 +146,7 @@ impl StatusApi {
     #[oai(path = "/api/health", method = "get")]
     async fn health(&self) -> HealthResponse {
         let started = Instant::now();
-        let database_up = match tokio::time::timeout(PING_TIMEOUT, self.store.ping()).await {
-            Ok(Ok(())) => true,
-            Ok(Err(err)) => {
-                warn!(error = %err, "Health check: database unreachable.");
-                false
-            }
-            Err(_) => {
-                warn!(
-                    timeout_ms = PING_TIMEOUT.as_millis() as u64,
-                    "Health check: database did not answer in time."
-                );
-                false
-            }
-        };
+        let database_up = self.store.reachable(PING_TIMEOUT).await;
         let latency = (started.elapsed().as_secs_f64() * 1e5).round() / 100.0;
         let redis = self.devices.redis_status();
         let up = |up: bool| if up { "up" } else { "down" }.to_owned();

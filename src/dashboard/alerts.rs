@@ -1,6 +1,10 @@
 //! `/alerts`: filter, page, acknowledge and resolve (the lifecycle of the admin API).
 
-use super::{Dashboard, Nav, Pager, Session, csrf_refused, encode, error_page, html, unavailable};
+use super::fragments::AlertRow;
+use super::{
+    Dashboard, Flash, Nav, Pager, Session, csrf_refused, encode, error_page, html, unavailable,
+};
+use crate::alerts::Alert;
 use crate::store::{AlertFilter, Transition, TransitionOutcome, alert_status};
 use askama::Template;
 use chrono::Utc;
@@ -42,25 +46,6 @@ struct Choice {
     selected: bool,
 }
 
-/// A message about the last action.
-struct Flash {
-    kind: &'static str,
-    text: String,
-}
-
-/// One alert of the table.
-struct Row {
-    id: i64,
-    time: String,
-    device: String,
-    user: String,
-    alert_type: String,
-    value: String,
-    occurrences: i32,
-    level: String,
-    status: String,
-}
-
 #[derive(Template)]
 #[template(path = "alerts.html")]
 struct AlertsPage {
@@ -69,7 +54,7 @@ struct AlertsPage {
     statuses: Vec<Choice>,
     levels: Vec<Choice>,
     device: String,
-    rows: Vec<Row>,
+    rows: Vec<AlertRow>,
     back: String,
     pager: String,
 }
@@ -133,22 +118,9 @@ pub async fn page(
     let zone = dashboard.sources.zone;
     let rows = alerts
         .into_iter()
-        .map(|a| Row {
-            id: a.id,
-            time: a
-                .last_occur_at
-                .or(a.occur_at)
-                .map_or_else(|| zone.display(a.create_time), |t| zone.display(t)),
-            user: match a.user_id {
-                Some(id) => names.get(&id).cloned().unwrap_or_else(|| format!("#{id}")),
-                None => "—".to_owned(),
-            },
-            device: a.device_sn,
-            alert_type: a.alert_type,
-            value: a.last_value.or(a.alert_value).unwrap_or_default(),
-            occurrences: a.occurrences.unwrap_or(1),
-            level: a.level,
-            status: a.status,
+        .map(|a| {
+            let name = a.user_id.and_then(|id| names.get(&id)).map(String::as_str);
+            AlertRow::new(Alert::from(a), name, |t| zone.display(t))
         })
         .collect();
     let query_of = |page: u64| {
@@ -162,22 +134,12 @@ pub async fn page(
     let flash = q.done.as_deref().map(|done| {
         let id = q.id.unwrap_or_default();
         match done {
-            "acknowledged" => Flash {
-                kind: "ok",
-                text: format!("Alert #{id} acknowledged."),
-            },
-            "resolved" => Flash {
-                kind: "ok",
-                text: format!("Alert #{id} resolved."),
-            },
-            "illegal" => Flash {
-                kind: "error",
-                text: format!("Alert #{id} is resolved already; it cannot be acknowledged."),
-            },
-            _ => Flash {
-                kind: "error",
-                text: format!("Alert #{id} does not exist."),
-            },
+            "acknowledged" => Flash::ok(format!("Alert #{id} acknowledged.")),
+            "resolved" => Flash::ok(format!("Alert #{id} resolved.")),
+            "illegal" => Flash::error(format!(
+                "Alert #{id} is resolved already; it cannot be acknowledged."
+            )),
+            _ => Flash::error(format!("Alert #{id} does not exist.")),
         }
     });
     html(&AlertsPage {

@@ -5,6 +5,7 @@ use super::password;
 use crate::api::client_address;
 use crate::config::AdminConfig;
 use crate::store::{Store, StoreError};
+use crate::telemetry::traceparent::hex;
 use chrono::{DateTime, Utc};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -207,14 +208,4 @@ fn random_token() -> String {
 /// What `t_admin_session` stores of a token: a stolen table does not log anyone in.
 fn token_hash(token: &str) -> String {
     hex(&Sha256::digest(token.as_bytes()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }

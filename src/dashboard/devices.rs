@@ -2,7 +2,9 @@
 //! with a replay once they are bound.
 
 use super::format::thousands;
-use super::{Dashboard, Nav, Pager, Session, csrf_refused, encode, error_page, html, unavailable};
+use super::{
+    Dashboard, Flash, Nav, Pager, Session, csrf_refused, encode, error_page, html, unavailable,
+};
 use askama::Template;
 use chrono::Utc;
 use poem::http::StatusCode;
@@ -32,11 +34,6 @@ pub struct DevicesQuery {
 #[derive(Deserialize)]
 pub struct ReplayForm {
     csrf: Option<String>,
-}
-
-struct Flash {
-    kind: &'static str,
-    text: String,
 }
 
 struct BoundRow {
@@ -94,18 +91,14 @@ pub async fn page(
         }
     };
     let flash = match (&q.replayed, &q.unbound) {
-        (Some(device), _) => Some(Flash {
-            kind: "ok",
-            text: format!(
-                "{device}: {} quarantined samples stored, {} were stored already.",
-                q.stored.unwrap_or(0),
-                q.duplicates.unwrap_or(0)
-            ),
-        }),
-        (None, Some(device)) => Some(Flash {
-            kind: "error",
-            text: format!("{device} is not bound to a user; bind it before replaying."),
-        }),
+        (Some(device), _) => Some(Flash::ok(format!(
+            "{device}: {} quarantined samples stored, {} were stored already.",
+            q.stored.unwrap_or(0),
+            q.duplicates.unwrap_or(0)
+        ))),
+        (None, Some(device)) => Some(Flash::error(format!(
+            "{device} is not bound to a user; bind it before replaying."
+        ))),
         (None, None) => None,
     };
     let link =

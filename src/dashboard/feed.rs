@@ -2,15 +2,16 @@
 //! to every open dashboard through a watch channel, so a hundred wall displays cost what one
 //! does.
 
-use super::fragments::{AlertRow, BatchRow, Batches, Events, LatestAlerts, Stages};
+use super::fragments::{AlertRow, BatchRow, Batches, Events, LatestAlerts, Stages, render};
+use crate::alerts::Alert;
+use crate::api::PING_TIMEOUT;
 use crate::devices::DeviceDirectory;
 use crate::ingest::Writer;
 use crate::ingest::activity::{Activity, HISTORY_SECS};
 use crate::monitor::Monitor;
-use crate::store::{Store, TodayStats};
+use crate::store::{Store, StoreError, TodayStats};
 use crate::telemetry::traces::TraceStore;
 use crate::zone::Zone;
-use askama::Template;
 use chrono::Utc;
 use serde::Serialize;
 use std::sync::Arc;
@@ -22,8 +23,6 @@ use tracing::warn;
 
 /// Seconds per point of the 15-minute throughput chart.
 const BUCKET_SECS: usize = 5;
-/// How long the health check waits for the database.
-const PING_TIMEOUT: Duration = Duration::from_secs(2);
 /// Open alerts listed on the overview.
 const LATEST_ALERTS: u64 = 10;
 /// Slowest batches listed on the overview.
@@ -290,18 +289,13 @@ fn empty(interval: Duration) -> Live {
 /// down; they never fail the feed.
 async fn compute(s: &Sources, interval: Duration) -> Live {
     let now = Utc::now();
-    let database_up = matches!(
-        tokio::time::timeout(PING_TIMEOUT, s.store.ping()).await,
-        Ok(Ok(()))
-    );
+    let database_up = s.store.reachable(PING_TIMEOUT).await;
     let (today, open_alerts, latest) = if database_up {
-        let today = s.store.day_stats(s.zone.day(now)).await;
-        let counts = s.store.open_alert_counts().await;
-        let latest = s.store.latest_open_alerts(LATEST_ALERTS).await;
-        if let Err(err) = today.as_ref().map(|_| ()).and(counts.as_ref().map(|_| ())) {
-            warn!(error = %err, "Dashboard feed: a query failed.");
-        }
-        (today.ok(), counts.ok(), latest.unwrap_or_default())
+        (
+            logged(s.store.day_stats(s.zone.day(now)).await),
+            logged(s.store.open_alert_counts().await),
+            logged(s.store.latest_open_alerts(LATEST_ALERTS).await).unwrap_or_default(),
+        )
     } else {
         (None, None, Vec::new())
     };
@@ -338,10 +332,16 @@ async fn compute(s: &Sources, interval: Duration) -> Live {
             .push(p.network_tx_bytes as f64 / 1024.0 / per_sec);
     }
     let redis = s.devices.redis_status();
-    let render = |t: &dyn DynRender| t.render_html();
     let fragments = Fragments {
         alerts: render(&LatestAlerts {
-            rows: latest.iter().map(|a| AlertRow::new(a, s.zone)).collect(),
+            rows: latest
+                .into_iter()
+                .map(|a| {
+                    AlertRow::new(Alert::from(a.alert), a.user_name.as_deref(), |t| {
+                        s.zone.display_short(t)
+                    })
+                })
+                .collect(),
         }),
         stages: render(&Stages::new(&s.traces.percentiles(5, now))),
         batches: render(&Batches {
@@ -398,16 +398,10 @@ async fn compute(s: &Sources, interval: Duration) -> Live {
     }
 }
 
-/// Renders a fragment; a template that fails to render leaves its part empty (logged).
-trait DynRender {
-    fn render_html(&self) -> String;
-}
-
-impl<T: Template> DynRender for T {
-    fn render_html(&self) -> String {
-        self.render().unwrap_or_else(|err| {
-            warn!(error = %err, "Dashboard fragment failed to render.");
-            String::new()
-        })
-    }
+/// The value of a feed query, or `None` with the failure logged: a failing part stays
+/// empty, the rest of the feed goes on.
+fn logged<T>(result: Result<T, StoreError>) -> Option<T> {
+    result
+        .inspect_err(|err| warn!(error = %err, "Dashboard feed: a query failed."))
+        .ok()
 }

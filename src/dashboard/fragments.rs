@@ -2,13 +2,14 @@
 //! update, so their markup exists once (in `templates/fragments/`).
 
 use super::format::{millis, thousands};
+use crate::alerts::Alert;
 use crate::monitor::ThresholdEvent;
-use crate::store::OpenAlert;
 use crate::telemetry::traces::{BatchTrace, StagePercentiles};
 use crate::zone::Zone;
 use askama::Template;
+use chrono::{DateTime, Utc};
 
-/// One row of the latest-alerts table.
+/// One alert as the dashboard's tables show it.
 pub struct AlertRow {
     /// Alert id.
     pub id: i64,
@@ -20,6 +21,8 @@ pub struct AlertRow {
     pub alert_type: String,
     /// Latest breaching value.
     pub value: String,
+    /// Breaching samples in the episode.
+    pub occurrences: i32,
     /// `minor`, `major` or `critical`.
     pub level: String,
     /// `NEW`, `ACKNOWLEDGED` or `RESOLVED`.
@@ -29,31 +32,37 @@ pub struct AlertRow {
 }
 
 impl AlertRow {
-    /// The row of `alert` with times in `zone`.
-    pub fn new(alert: &OpenAlert, zone: Zone) -> Self {
-        let a = &alert.alert;
+    /// The row of `alert` (read through [`Alert`], which fills the gaps of rows ljwx-boot
+    /// wrote), with its wearer's name when known and `time` formatting the latest breach.
+    pub fn new(
+        alert: Alert,
+        user_name: Option<&str>,
+        time: impl Fn(DateTime<Utc>) -> String,
+    ) -> Self {
         Self {
-            id: a.id,
-            device: a.device_sn.clone(),
-            user: match (&alert.user_name, a.user_id) {
-                (Some(name), _) => name.clone(),
+            user: match (user_name, alert.user_id) {
+                (Some(name), _) => name.to_owned(),
                 (None, Some(id)) => format!("#{id}"),
                 (None, None) => "—".to_owned(),
             },
-            alert_type: a.alert_type.clone(),
-            value: a
-                .last_value
-                .clone()
-                .or_else(|| a.alert_value.clone())
-                .unwrap_or_default(),
-            level: a.level.clone(),
-            status: a.status.clone(),
-            time: a.last_occur_at.or(a.occur_at).map_or_else(
-                || zone.display_short(a.create_time),
-                |t| zone.display_short(t),
-            ),
+            time: time(alert.last_occur_at.unwrap_or(alert.create_time)),
+            value: alert.last_value.unwrap_or_default(),
+            occurrences: alert.occurrences,
+            id: alert.id,
+            device: alert.device_sn,
+            alert_type: alert.alert_type,
+            level: alert.level,
+            status: alert.status,
         }
     }
+}
+
+/// `template` as HTML; a template that fails to render leaves its part empty (logged).
+pub fn render(template: &impl Template) -> String {
+    template.render().unwrap_or_else(|err| {
+        tracing::warn!(error = %err, "Dashboard fragment failed to render.");
+        String::new()
+    })
 }
 
 /// The newest open alerts.

@@ -146,6 +146,26 @@ fn to_login(req: &Request) -> Response {
     poem::web::Redirect::see_other(format!("/login?next={}", encode(&next))).into_response()
 }
 
+/// A message about the last action, above a page's table.
+struct Flash {
+    /// `ok` or `error` (its CSS class).
+    kind: &'static str,
+    text: String,
+}
+
+impl Flash {
+    fn ok(text: String) -> Self {
+        Self { kind: "ok", text }
+    }
+
+    fn error(text: String) -> Self {
+        Self {
+            kind: "error",
+            text,
+        }
+    }
+}
+
 /// The top bar's state: which page is open, and the session's CSRF token for logout.
 pub struct Nav {
     /// Name of the open page.
@@ -315,7 +335,7 @@ impl Pager {
             prev: (page > 1).then(|| href(page - 1)),
             next: (page < pages).then(|| href(page + 1)),
         };
-        pager.render().unwrap_or_default()
+        fragments::render(&pager)
     }
 }
 

@@ -1,7 +1,7 @@
 //! `/system`: the monitor's history as charts and a table, and its threshold events.
 
 use super::format::bytes;
-use super::fragments::Events;
+use super::fragments::{Events, render};
 use super::{Dashboard, Nav, Session, html, script_json};
 use askama::Template;
 use poem::web::Data;
@@ -63,9 +63,7 @@ pub fn page(dashboard: Data<&Dashboard>, session: Data<&Session>) -> Response {
         interval: format!("{:.0}", report.interval_secs),
         cpu_threshold: format!("{:.0}", report.cpu_threshold_percent),
         memory_threshold: format!("{:.0}", report.memory_threshold_percent),
-        events: Events::new(&report.events, zone, 20)
-            .render()
-            .unwrap_or_default(),
+        events: render(&Events::new(&report.events, zone, 20)),
         rows: report
             .points
             .iter()

@@ -2,14 +2,12 @@
 //! active devices; none touches `t_user_health_data`.
 
 use super::alerts::status;
-use super::sql::{in_list, statement};
 use super::{Store, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
-use entity::{device_daily, sys_user, t_alert_info};
+use entity::{device_daily, sys_user, t_alert_info, unknown_device_data};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Value,
+    ColumnTrait, EntityTrait, ExprTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use std::collections::HashMap;
 
@@ -181,47 +179,30 @@ impl Store {
         page: u64,
         page_size: u64,
     ) -> Result<(Vec<QuarantinedDevice>, u64), StoreError> {
-        let backend = self.backend();
-        let total = self
-            .db
-            .query_one_raw(statement(
-                backend,
-                "SELECT COUNT(DISTINCT device_sn) AS n FROM t_unknown_device_data".to_owned(),
-                vec![],
-            ))
-            .await?
-            .map(|row| row.try_get::<i64>("", "n"))
-            .transpose()?
-            .unwrap_or(0);
-        let placeholders = in_list(backend, 2);
-        let (limit, offset) = placeholders.split_once(',').unwrap_or(("?", "?"));
-        let sql = format!(
-            "SELECT device_sn, COUNT(*) AS samples, MAX(create_time) AS last_arrival \
-             FROM t_unknown_device_data GROUP BY device_sn ORDER BY device_sn \
-             LIMIT {limit} OFFSET {offset}"
-        );
-        let rows = self
-            .db
-            .query_all_raw(statement(
-                backend,
-                sql,
-                vec![
-                    Value::BigInt(Some(i64::try_from(page_size).unwrap_or(i64::MAX))),
-                    Value::BigInt(Some(
-                        i64::try_from(page.saturating_sub(1).saturating_mul(page_size))
-                            .unwrap_or(i64::MAX),
-                    )),
-                ],
-            ))
+        use unknown_device_data::Column as Q;
+        let per_device = unknown_device_data::Entity::find()
+            .select_only()
+            .column(Q::DeviceSn)
+            .column_as(Expr::col(Q::Id).count(), "samples")
+            .column_as(Expr::col(Q::CreateTime).max(), "last_arrival")
+            .group_by(Q::DeviceSn);
+        // Counting the groups counts the devices.
+        let total = per_device.clone().count(&self.db).await?;
+        let rows: Vec<(String, i64, Option<DateTime<Utc>>)> = per_device
+            .order_by_asc(Q::DeviceSn)
+            .offset(page.saturating_sub(1).saturating_mul(page_size))
+            .limit(page_size)
+            .into_tuple()
+            .all(&self.db)
             .await?;
-        let mut devices = Vec::with_capacity(rows.len());
-        for row in rows {
-            devices.push(QuarantinedDevice {
-                device_sn: row.try_get("", "device_sn")?,
-                samples: row.try_get("", "samples")?,
-                last_arrival: row.try_get("", "last_arrival")?,
-            });
-        }
-        Ok((devices, u64::try_from(total).unwrap_or(0)))
+        let devices = rows
+            .into_iter()
+            .map(|(device_sn, samples, last_arrival)| QuarantinedDevice {
+                device_sn,
+                samples,
+                last_arrival,
+            })
+            .collect();
+        Ok((devices, total))
     }
 }

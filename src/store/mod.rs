@@ -72,6 +72,24 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.db.ping().await.map_err(StoreError::from)
     }
+
+    /// Whether the database answers a round trip within `timeout`; a failure is logged.
+    pub async fn reachable(&self, timeout: std::time::Duration) -> bool {
+        match tokio::time::timeout(timeout, self.ping()).await {
+            Ok(Ok(())) => true,
+            Ok(Err(err)) => {
+                tracing::warn!(error = %err, "Health check: database unreachable.");
+                false
+            }
+            Err(_) => {
+                tracing::warn!(
+                    timeout_ms = timeout.as_millis() as u64,
+                    "Health check: database did not answer in time."
+                );
+                false
+            }
+        }
+    }
 }
 
 /// A storage failure. The text may hold SQL or driver detail: log it, never send it.

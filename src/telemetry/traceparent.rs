@@ -81,7 +81,8 @@ fn parse(header: &str) -> Option<([u8; 16], [u8; 8], bool)> {
     Some((trace_id, parent_id, flags[0] & 1 == 1))
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {
         let _ = write!(out, "{b:02x}");

@@ -153,7 +153,6 @@ async fn supervisor_logs_in_watches_the_overview_fill_and_acknowledges_an_alert(
         stored += records.len();
         let reply = app.upload(Value::Array(records), None).await;
         assert_eq!(reply.status, 200, "{}", reply.text);
-        tokio::time::sleep(Duration::from_millis(300)).await;
     }
     let breach = app
         .upload(
