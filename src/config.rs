@@ -157,6 +157,9 @@ pub struct WriterConfig {
     /// Uploads being read, parsed or committed at once; more wait (up to `queue_wait_ms`) or
     /// get 503. Bounds the memory that thousands of connections can claim at the same time.
     pub max_inflight: usize,
+    /// How often the counts of committed groups are added to the daily counters, in
+    /// milliseconds. "Today" figures lag the commits by up to this much.
+    pub fold_ms: u64,
 }
 
 impl Default for WriterConfig {
@@ -169,6 +172,7 @@ impl Default for WriterConfig {
             queue_rows: 20_000,
             queue_wait_ms: 200,
             max_inflight: 256,
+            fold_ms: 1000,
         }
     }
 }

@@ -1,8 +1,9 @@
 //! `t_device_daily`: per device and calendar day, how many samples were stored.
 //!
-//! Kept current in the transaction that stores the samples, so "today" statistics read a few
-//! rows per active device instead of scanning `t_user_health_data` (the seed's
-//! `COUNT(*) … WHERE DATE(create_time) = CURDATE()`).
+//! "Today" statistics read a few rows per active device instead of scanning
+//! `t_user_health_data` (the seed's `COUNT(*) … WHERE DATE(create_time) = CURDATE()`). The
+//! counts of each commit reach these rows through `t_device_daily_pending`, about a second
+//! later.
 
 use sea_orm::entity::prelude::*;
 

@@ -19,6 +19,7 @@ mod m20261125_000006_create_unknown_device_data;
 mod m20261125_000007_create_device_daily;
 mod m20261125_000008_alert_episodes;
 mod m20261125_000009_dashboard;
+mod m20261126_000010_device_daily_pending;
 
 /// Runs the migrations in order; `Migrator::up(&db, None)` brings a database up to date.
 pub struct Migrator;
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000007_create_device_daily::Migration),
             Box::new(m20261125_000008_alert_episodes::Migration),
             Box::new(m20261125_000009_dashboard::Migration),
+            Box::new(m20261126_000010_device_daily_pending::Migration),
         ]
     }
 }

@@ -168,7 +168,6 @@ impl App {
     /// The documented API.
     pub fn api(&self) -> ApiService {
         let ingest = Ingest::new(
-            self.store.clone(),
             self.devices.clone(),
             self.writer.clone(),
             self.activity.clone(),

@@ -4,7 +4,8 @@
 //! With Redis they are shared by every instance (per-second `INCRBY` keys and per-minute
 //! HyperLogLogs, written once a second by a background task, so a slow Redis never delays an
 //! upload); without Redis each instance counts its own uploads in process.
-//! "Today" totals do not live here: they are exact SQL counters (see `t_device_daily`).
+//! "Today" totals do not live here: they are SQL counters, exact about a second after each
+//! commit (see `store::daily`).
 
 use crate::redis::Redis;
 use chrono::Utc;

@@ -6,6 +6,7 @@
 
 pub mod activity;
 mod batcher;
+mod counts;
 mod parse;
 mod pipeline;
 pub mod record;

@@ -1,4 +1,4 @@
-//! The upload pipeline: validate → replay check → resolve devices → commit → result.
+//! The upload pipeline: validate → resolve devices → commit (or replay) → result.
 
 use super::Writer;
 use super::activity::Activity;
@@ -6,7 +6,7 @@ use super::validate::{Checked, check};
 use super::{Sample, Upload};
 use crate::devices::DeviceDirectory;
 use crate::error::IngestError;
-use crate::store::{CommitBatch, Committed, MappedSample, Store, StoredBatch};
+use crate::store::{CommitBatch, Committed, MappedSample, StoredBatch};
 use crate::telemetry::metrics as telemetry;
 use crate::telemetry::traces::RequestTrace;
 use chrono::Utc;
@@ -19,7 +19,6 @@ const MAX_DETAILS: usize = 10;
 /// Runs uploads from parsed body to committed rows.
 #[derive(Clone)]
 pub struct Ingest {
-    store: Store,
     devices: DeviceDirectory,
     writer: Writer,
     activity: Activity,
@@ -36,11 +35,9 @@ pub struct BatchResult {
 }
 
 impl Ingest {
-    /// A pipeline reading batch records from `store`, resolving devices through `devices`
-    /// and committing through `writer`.
-    pub fn new(store: Store, devices: DeviceDirectory, writer: Writer, activity: Activity) -> Self {
+    /// A pipeline resolving devices through `devices` and committing through `writer`.
+    pub fn new(devices: DeviceDirectory, writer: Writer, activity: Activity) -> Self {
         Self {
-            store,
             devices,
             writer,
             activity,
@@ -97,18 +94,9 @@ impl Ingest {
             return Err(IngestError::NoValidRecords { details });
         }
 
-        if let Some(id) = &upload.batch_id {
-            let looking = Instant::now();
-            let stored = self
-                .store
-                .find_batch(id)
-                .instrument(info_span!("idempotency"))
-                .await?;
-            trace.stage("idempotency", looking, Instant::now());
-            if let Some(stored) = stored {
-                return Ok(replay(stored));
-            }
-        }
+        // A client's batch id is looked up by the writer, once for its whole group: a replay
+        // comes back as `Committed::Replayed` below.
+        let client_batch_id = upload.batch_id.is_some();
         let batch_id = upload.batch_id.unwrap_or_else(generate_batch_id);
 
         let resolving = Instant::now();
@@ -138,6 +126,7 @@ impl Ingest {
             .writer
             .submit(CommitBatch {
                 batch_id: batch_id.clone(),
+                client_batch_id,
                 mapped,
                 unknown,
                 total_records: total,

@@ -7,6 +7,7 @@
 //! writers stop lingering, commit what is queued, and exit.
 
 use super::batcher::{Limits, Measure, next_batch};
+use super::counts::{self, FoldTask};
 use crate::alerts::AlertEngine;
 use crate::alerts::rules::level_name;
 use crate::config::WriterConfig;
@@ -88,6 +89,7 @@ pub struct Writer {
 /// them too.
 pub struct WriterTasks {
     handles: Vec<JoinHandle<()>>,
+    fold: FoldTask,
     stop: CancellationToken,
     _guard: DropGuard,
 }
@@ -146,6 +148,7 @@ impl Writer {
         };
         let tasks = WriterTasks {
             handles,
+            fold: counts::start(store, Duration::from_millis(config.fold_ms)),
             _guard: stop.clone().drop_guard(),
             stop,
         };
@@ -222,7 +225,8 @@ impl WriterTasks {
         self.stop.clone()
     }
 
-    /// Stops the writers after they committed everything queued, and waits for them.
+    /// Stops the writers after they committed everything queued, folds their counts into
+    /// the daily counters, and waits for all of it.
     pub async fn shutdown(self) {
         self.stop.cancel();
         for handle in self.handles {
@@ -230,6 +234,7 @@ impl WriterTasks {
                 error!(error = %err, "Writer task failed.");
             }
         }
+        self.fold.shutdown().await;
         info!("Writer drained and stopped.");
     }
 }

@@ -5,6 +5,9 @@ use entity::ingest_batch;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use std::collections::HashMap;
 
+/// Most batch ids in one `IN` list (far below every backend's parameter limit).
+const IDS_PER_QUERY: usize = 1000;
+
 /// A committed batch as recorded in `t_ingest_batch`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredBatch {
@@ -57,21 +60,17 @@ impl Store {
         &self,
         batch_ids: &[&str],
     ) -> Result<HashMap<String, StoredBatch>, StoreError> {
-        Ok(ingest_batch::Entity::find()
-            .filter(ingest_batch::Column::BatchId.is_in(batch_ids.iter().copied()))
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|m| (m.batch_id.clone(), StoredBatch::from(m)))
-            .collect())
-    }
-
-    /// The committed batch with this id, if any.
-    pub async fn find_batch(&self, batch_id: &str) -> Result<Option<StoredBatch>, StoreError> {
-        Ok(ingest_batch::Entity::find()
-            .filter(ingest_batch::Column::BatchId.eq(batch_id))
-            .one(&self.db)
-            .await?
-            .map(StoredBatch::from))
+        let mut found = HashMap::new();
+        for ids in batch_ids.chunks(IDS_PER_QUERY) {
+            let rows = ingest_batch::Entity::find()
+                .filter(ingest_batch::Column::BatchId.is_in(ids.iter().copied()))
+                .all(&self.db)
+                .await?;
+            found.extend(
+                rows.into_iter()
+                    .map(|m| (m.batch_id.clone(), StoredBatch::from(m))),
+            );
+        }
+        Ok(found)
     }
 }

@@ -131,7 +131,7 @@ impl Store {
             for &i in rows {
                 let r = synthetic(run, base, i);
                 values.extend([
-                    Value::BigInt(Some(1)),
+                    Value::BigInt(Some(r.user_id)),
                     Value::String(Some(r.device)),
                     Value::Int(Some(r.heart_rate)),
                     Value::Int(Some(98)),
@@ -193,7 +193,8 @@ impl Store {
             let r = synthetic(run, base, i);
             let _ = writeln!(
                 data,
-                "1\t{}\t{}\t98\t36.6\t120\t80\t40\t9000\t6000\t2500\t22.5431234\t114.0579876\t{}\tbench\t1\t1\t{}\t{}",
+                "{}\t{}\t{}\t98\t36.6\t120\t80\t40\t9000\t6000\t2500\t22.5431234\t114.0579876\t{}\tbench\t1\t1\t{}\t{}",
+                r.user_id,
                 r.device,
                 r.heart_rate,
                 r.timestamp.to_rfc3339(),
@@ -220,6 +221,9 @@ impl Store {
 }
 
 struct Synthetic {
+    /// The device's wearer: one per device, as the load generator's bindings have it, so
+    /// the `(user_id, timestamp)` index takes rows at as many places as under load.
+    user_id: i64,
     device: String,
     timestamp: DateTime<Utc>,
     heart_rate: i32,
@@ -230,6 +234,7 @@ struct Synthetic {
 fn synthetic(run: u32, base: DateTime<Utc>, i: usize) -> Synthetic {
     let step = i64::try_from(i / DEVICES).unwrap_or(i64::MAX);
     Synthetic {
+        user_id: i64::try_from(i % DEVICES + 1).unwrap_or(1),
         device: format!("BENCH{run:06}_{:04}", i % DEVICES),
         timestamp: base + TimeDelta::seconds(step),
         heart_rate: 60 + (i % 60) as i32,

@@ -9,6 +9,7 @@ mod batches;
 mod bench;
 mod commit;
 mod connect;
+mod daily;
 mod dashboard;
 mod devices;
 mod replay;

@@ -1,6 +1,6 @@
 //! Replaying a device's quarantined samples into the health table once it is bound.
 
-use super::commit::daily_upsert_sql;
+use super::daily;
 use super::devices::Binding;
 use super::sql::statement;
 use super::{Store, StoreError};
@@ -88,7 +88,7 @@ impl Store {
         if stored > 0 {
             txn.execute_raw(statement(
                 backend,
-                daily_upsert_sql(backend, 1),
+                daily::upsert_sql(backend, 1),
                 vec![
                     Value::ChronoDate(Some(day)),
                     Value::String(Some(device_sn.to_owned())),

@@ -275,12 +275,11 @@ impl TraceStore {
 }
 
 fn stage_rank(stage: &str) -> usize {
-    const ORDER: [&str; 9] = [
+    const ORDER: [&str; 8] = [
         "admission",
         "read",
         "parse",
         "validate",
-        "idempotency",
         "resolve",
         "queue_wait",
         "commit",

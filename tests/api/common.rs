@@ -353,6 +353,18 @@ impl TestApp {
         self.db.get_database_backend()
     }
 
+    /// Folds the committed counts into the daily counters now, as the server's own task
+    /// does every `writer.fold_ms`, so a test can read "today" without waiting for it.
+    pub async fn fold_counts(&self) {
+        while self
+            .store
+            .fold_daily_counts(500)
+            .await
+            .expect("fold counts")
+            > 0
+        {}
+    }
+
     /// Runs `sql` returning one integer (a `COUNT(*)`, an INTEGER column, or a `SUM` that MySQL
     /// and PostgreSQL type as DECIMAL).
     pub async fn scalar(&self, sql: &str) -> i64 {

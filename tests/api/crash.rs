@@ -1,5 +1,6 @@
 //! Acknowledged means stored: kill the server process (SIGKILL) in the middle of uploads and
-//! check that every acknowledged record is in the database.
+//! check that every acknowledged record is in the database, and that the next start brings
+//! the daily counters to exactly what is stored.
 
 use crate::common::{Backend, TestDb, now, start_server_process};
 use ljwx_bigscreen::App;
@@ -47,8 +48,15 @@ async fn kill_during_uploads(backend: Backend) {
     app.store().bind_devices(&devices).await.expect("bind");
     app.close().await;
 
-    let (mut server, base) =
-        start_server_process(&db.url, &[("LJWX_WRITER__LINGER_MS", "20".to_owned())]).await;
+    // The counts of the commits are never folded before the kill: they must survive it.
+    let (mut server, base) = start_server_process(
+        &db.url,
+        &[
+            ("LJWX_WRITER__LINGER_MS", "20".to_owned()),
+            ("LJWX_WRITER__FOLD_MS", "3600000".to_owned()),
+        ],
+    )
+    .await;
     let client = reqwest::Client::new();
 
     let acked: Arc<Mutex<HashMap<String, i64>>> = Arc::default();
@@ -129,5 +137,36 @@ async fn kill_during_uploads(backend: Backend) {
             "acknowledged batch {batch_id} lost"
         );
     }
+
+    // The daily counters of the killed server's commits were still pending; the next start
+    // folds them, and then they count every stored row exactly once.
+    let scalar = async |sql: &str| -> i64 {
+        let row = db_conn
+            .query_one_raw(Statement::from_string(backend, sql.to_owned()))
+            .await
+            .expect("query")
+            .expect("row");
+        row.try_get_by_index::<i64>(0)
+            .or_else(|_| {
+                row.try_get_by_index::<sea_orm::prelude::Decimal>(0)
+                    .map(|d| i64::try_from(d).expect("integral"))
+            })
+            .expect("integer")
+    };
+    let stored_rows = scalar("SELECT COUNT(*) FROM t_user_health_data").await;
+    assert!(scalar("SELECT COUNT(*) FROM t_device_daily_pending").await > 0);
+    assert_eq!(scalar("SELECT COUNT(*) FROM t_device_daily").await, 0);
+    let (mut restarted, _) = start_server_process(&db.url, &[]).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while scalar("SELECT COUNT(*) FROM t_device_daily_pending").await > 0 {
+        assert!(Instant::now() < deadline, "pending counts never folded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    restarted.kill().expect("stop");
+    restarted.wait().expect("server gone");
+    assert_eq!(
+        scalar("SELECT COALESCE(SUM(records), 0) FROM t_device_daily").await,
+        stored_rows
+    );
     db_conn.close().await.expect("close");
 }

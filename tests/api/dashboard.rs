@@ -305,6 +305,7 @@ async fn pages_render_uploaded_data(backend: Backend) {
         .nth(1)
         .expect("trace id")
         .to_owned();
+    app.fold_counts().await;
     let supervisor = app.login().await;
 
     let live = supervisor.get("/live.json").await;
@@ -486,6 +487,7 @@ async fn replay_moves_quarantined_samples_once_bound(backend: Backend) {
         .await,
         5
     );
+    app.fold_counts().await;
     let stats = app.get("/api/stats").await;
     assert_eq!(
         stats.body["today_records"], 5,

@@ -244,7 +244,6 @@ async fn an_upload_continues_the_callers_trace_and_its_stages_are_kept() {
             "read",
             "parse",
             "validate",
-            "idempotency",
             "resolve",
             "queue_wait",
             "commit"

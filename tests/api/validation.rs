@@ -362,7 +362,7 @@ async fn storage_errors_never_leak_internal_text(backend: Backend) {
     };
     app.bind("WATCH0001", 1, 1, 1).await;
     // Break storage under the running server, as a botched manual change would.
-    app.exec("DROP TABLE t_device_daily").await;
+    app.exec("DROP TABLE t_device_daily_pending").await;
     let reply = app
         .upload(
             json!([{"deviceSn": "WATCH0001", "heartRate": 70, "timestamp": now()}]),

@@ -72,8 +72,8 @@ async fn failed_commit_fails_its_group_and_the_next_group_commits(backend: Backe
     };
     app.bind("WATCH0001", 1, 1, 1).await;
     let t = now() - 20_000;
-    // Break the commit: the daily counters table is away.
-    app.exec("ALTER TABLE t_device_daily RENAME TO t_device_daily_away")
+    // Break the commit: the table of counts for the daily counters is away.
+    app.exec("ALTER TABLE t_device_daily_pending RENAME TO t_pending_away")
         .await;
     let failed = futures::future::join_all(
         (0..3).map(|i| app.upload(records("WATCH0001", t + i * 10, 3), None)),
@@ -83,7 +83,7 @@ async fn failed_commit_fails_its_group_and_the_next_group_commits(backend: Backe
         assert_eq!(reply.status, 500, "{}", reply.text);
         assert_eq!(reply.body["error"], "internal");
     }
-    app.exec("ALTER TABLE t_device_daily_away RENAME TO t_device_daily")
+    app.exec("ALTER TABLE t_pending_away RENAME TO t_device_daily_pending")
         .await;
     let next = app.upload(records("WATCH0001", t + 100, 3), None).await;
     assert_eq!(next.status, 200, "{}", next.text);
@@ -119,6 +119,7 @@ async fn uploads_of_many_clients_share_commits(backend: Backend) {
         200
     );
     assert_eq!(app.scalar("SELECT COUNT(*) FROM t_ingest_batch").await, 20);
+    app.fold_counts().await;
     assert_eq!(
         app.scalar("SELECT SUM(records) FROM t_device_daily").await,
         200

@@ -1,0 +1,172 @@
+//! The daily counters (`t_device_daily`): how a commit's counts reach them.
+//!
+//! A group commit does not update one counter row per device (with uploads that mix many
+//! devices that was nearly one extra row write per stored sample, about a fifth of the
+//! database's work in the group commit). It writes the group's per-device counts as one row
+//! of `t_device_daily_pending` in the same transaction, and [`Store::fold_daily_counts`]
+//! adds pending rows to the counters and deletes them, about once a second. A crash leaves
+//! pending rows for the next fold: no count is lost, it only arrives later.
+
+use super::sql::{statement, statement_chunks, values_list};
+use super::{Store, StoreError};
+use chrono::{DateTime, NaiveDate, Utc};
+use entity::device_daily_pending;
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait, Value,
+};
+use std::collections::BTreeMap;
+
+/// Devices per pending row: keeps the JSON far below a MySQL `TEXT` (64 KiB) even with
+/// 64-character serial numbers.
+const DEVICES_PER_ROW: usize = 500;
+/// Times a fold that lost pending rows to another instance is tried again at once.
+const CLAIM_ATTEMPTS: usize = 3;
+
+/// One device's new rows in a commit: serial number, wearer, count.
+pub(super) type DeviceCount<'a> = (&'a str, i64, usize);
+
+/// Queues the per-device counts of a commit at `now` (calendar day `day`) for the daily
+/// counters, inside the commit's transaction.
+pub(super) async fn queue_counts(
+    txn: &DatabaseTransaction,
+    day: NaiveDate,
+    now: DateTime<Utc>,
+    counts: &[DeviceCount<'_>],
+) -> Result<(), DbErr> {
+    if counts.is_empty() {
+        return Ok(());
+    }
+    let rows = counts.chunks(DEVICES_PER_ROW).map(|chunk| {
+        let json = serde_json::to_string(chunk).unwrap_or_else(|_| "[]".to_owned());
+        device_daily_pending::ActiveModel {
+            id: NotSet,
+            day: Set(day),
+            last_seen: Set(now),
+            counts: Set(json),
+        }
+    });
+    device_daily_pending::Entity::insert_many(rows)
+        .exec_without_returning(txn)
+        .await?;
+    Ok(())
+}
+
+/// A device's counter change on one day: wearer (of the latest commit), rows, last commit.
+#[derive(Debug, Clone, Copy)]
+struct Increment {
+    user_id: i64,
+    records: i64,
+    last_seen: DateTime<Utc>,
+}
+
+impl Store {
+    /// Adds up to `limit` pending commits (oldest first) to the daily counters and deletes
+    /// them, in one transaction. Returns how many pending rows were folded; 0 when none is
+    /// waiting. Safe with several instances folding at once: rows another instance deleted
+    /// first make this attempt roll back and start again.
+    pub async fn fold_daily_counts(&self, limit: u64) -> Result<usize, StoreError> {
+        for _ in 0..CLAIM_ATTEMPTS {
+            if let Some(folded) = self.try_fold(limit).await? {
+                return Ok(folded);
+            }
+        }
+        Ok(0)
+    }
+
+    /// `None` when another instance folded some of the same rows meanwhile.
+    async fn try_fold(&self, limit: u64) -> Result<Option<usize>, DbErr> {
+        use device_daily_pending::{Column, Entity};
+        let backend = self.backend();
+        // SQLite: take the write lock at BEGIN (waiting out the writer with the busy
+        // timeout); a read transaction could not upgrade to the DELETE while it writes.
+        let txn = self
+            .db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..TransactionOptions::default()
+            })
+            .await?;
+        let pending = Entity::find()
+            .order_by_asc(Column::Id)
+            .limit(limit)
+            .all(&txn)
+            .await?;
+        if pending.is_empty() {
+            txn.rollback().await?;
+            return Ok(Some(0));
+        }
+        let ids: Vec<i64> = pending.iter().map(|p| p.id).collect();
+        // The DELETE is the claim: it locks the rows (or finds them gone) before anything is
+        // counted.
+        let deleted = Entity::delete_many()
+            .filter(Column::Id.is_in(ids.iter().copied()))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        if usize::try_from(deleted).ok() != Some(ids.len()) {
+            txn.rollback().await?;
+            return Ok(None);
+        }
+        // Sorted by (day, device): concurrent folds lock counter rows in the same order.
+        let mut increments: BTreeMap<(NaiveDate, String), Increment> = BTreeMap::new();
+        for row in &pending {
+            let counts: Vec<(String, i64, i64)> = serde_json::from_str(&row.counts)
+                .map_err(|err| DbErr::Custom(format!("pending counts {}: {err}", row.id)))?;
+            for (device, user_id, records) in counts {
+                let entry = increments.entry((row.day, device)).or_insert(Increment {
+                    user_id,
+                    records: 0,
+                    last_seen: row.last_seen,
+                });
+                entry.user_id = user_id;
+                entry.records += records;
+                entry.last_seen = entry.last_seen.max(row.last_seen);
+            }
+        }
+        let increments: Vec<_> = increments.into_iter().collect();
+        for rows in statement_chunks(backend, 5, 1000, &increments) {
+            let mut values = Vec::with_capacity(rows.len() * 5);
+            for ((day, device), inc) in rows {
+                values.extend([
+                    Value::ChronoDate(Some(*day)),
+                    Value::String(Some(device.clone())),
+                    Value::BigInt(Some(inc.user_id)),
+                    Value::BigInt(Some(inc.records)),
+                    Value::ChronoDateTimeUtc(Some(inc.last_seen)),
+                ]);
+            }
+            txn.execute_raw(statement(backend, upsert_sql(backend, rows.len()), values))
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(Some(pending.len()))
+    }
+
+    /// Pending commits not yet in the daily counters.
+    pub async fn pending_daily_counts(&self) -> Result<u64, StoreError> {
+        use sea_orm::PaginatorTrait;
+        Ok(device_daily_pending::Entity::find().count(&self.db).await?)
+    }
+}
+
+/// `INSERT` of `rows` daily counter rows `(day, device_sn, user_id, records, last_seen)` that
+/// adds to the counters already there.
+pub(super) fn upsert_sql(backend: DbBackend, rows: usize) -> String {
+    let update = match backend {
+        DbBackend::MySql => {
+            "ON DUPLICATE KEY UPDATE records = records + VALUES(records), \
+             user_id = VALUES(user_id), last_seen = VALUES(last_seen)"
+        }
+        _ => {
+            "ON CONFLICT (day, device_sn) DO UPDATE SET \
+             records = t_device_daily.records + excluded.records, \
+             user_id = excluded.user_id, last_seen = excluded.last_seen"
+        }
+    };
+    format!(
+        "INSERT INTO t_device_daily (day, device_sn, user_id, records, last_seen) VALUES {} {update}",
+        values_list(backend, rows, 5)
+    )
+}
