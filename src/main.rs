@@ -52,7 +52,8 @@ enum Command {
         /// Parallel connections (SQLite: 1).
         #[arg(long, default_value_t = 4)]
         connections: usize,
-        /// `multi` (multi-row insert) or `copy` (PostgreSQL COPY through a staging table).
+        /// `multi` (multi-row insert), `copy` (PostgreSQL COPY through a staging table) or
+        /// `json` (PostgreSQL: one JSON parameter through `json_to_recordset`).
         #[arg(long, default_value = "multi")]
         method: String,
     },
@@ -121,7 +122,8 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             let method = match method.as_str() {
                 "multi" => BenchMethod::Multi,
                 "copy" => BenchMethod::Copy,
-                other => anyhow::bail!("unknown method {other:?}: multi or copy"),
+                "json" => BenchMethod::Json,
+                other => anyhow::bail!("unknown method {other:?}: multi, copy or json"),
             };
             config.database.max_connections =
                 config.database.max_connections.max(connections as u32 + 1);

@@ -20,6 +20,9 @@ pub enum BenchMethod {
     /// PostgreSQL only: `COPY` into a staging table, then `INSERT … SELECT … ON CONFLICT DO
     /// NOTHING`, one transaction per chunk.
     Copy,
+    /// PostgreSQL only: the chunk as one JSON parameter, `INSERT … SELECT … FROM
+    /// json_to_recordset($1) … ON CONFLICT DO NOTHING`, one transaction per chunk.
+    Json,
 }
 
 /// What to measure.
@@ -63,9 +66,9 @@ impl Store {
     /// Inserts `options.rows` synthetic rows of devices `BENCH<run>_<n>` and reports the rate.
     pub async fn bench_insert(&self, options: BenchOptions) -> Result<BenchResult, StoreError> {
         let backend = self.backend();
-        if options.method == BenchMethod::Copy && backend != DbBackend::Postgres {
+        if options.method != BenchMethod::Multi && backend != DbBackend::Postgres {
             return Err(StoreError::Database(DbErr::Custom(
-                "COPY exists on PostgreSQL only".to_owned(),
+                "copy and json are PostgreSQL methods".to_owned(),
             )));
         }
         let connections = if backend == DbBackend::Sqlite {
@@ -95,6 +98,7 @@ impl Store {
                     match options.method {
                         BenchMethod::Multi => store.bench_multi(run, base, start, end).await?,
                         BenchMethod::Copy => store.bench_copy(run, base, start, end).await?,
+                        BenchMethod::Json => store.bench_json(run, base, start, end).await?,
                     }
                 }
                 Ok::<(), DbErr>(())
@@ -129,28 +133,7 @@ impl Store {
         for rows in rows.chunks(per_statement) {
             let mut values = Vec::with_capacity(rows.len() * COLUMN_COUNT);
             for &i in rows {
-                let r = synthetic(run, base, i);
-                values.extend([
-                    Value::BigInt(Some(r.user_id)),
-                    Value::String(Some(r.device)),
-                    Value::Int(Some(r.heart_rate)),
-                    Value::Int(Some(98)),
-                    Value::Double(Some(36.6)),
-                    Value::Int(Some(120)),
-                    Value::Int(Some(80)),
-                    Value::Int(Some(40)),
-                    Value::Int(Some(9000)),
-                    Value::Int(Some(6000)),
-                    Value::Int(Some(2500)),
-                    Value::Double(Some(22.5431234)),
-                    Value::Double(Some(114.0579876)),
-                    Value::ChronoDateTimeUtc(Some(r.timestamp)),
-                    Value::String(Some("bench".to_owned())),
-                    Value::BigInt(Some(1)),
-                    Value::BigInt(Some(1)),
-                    Value::String(Some(r.batch)),
-                    Value::ChronoDateTimeUtc(Some(Utc::now())),
-                ]);
+                values.extend(synthetic(run, base, i).values());
             }
             let list = values_list(backend, rows.len(), COLUMN_COUNT);
             let sql = insert_ignore(
@@ -163,6 +146,34 @@ impl Store {
             );
             txn.execute_raw(statement(backend, sql, values)).await?;
         }
+        txn.commit().await
+    }
+
+    async fn bench_json(
+        &self,
+        run: u32,
+        base: DateTime<Utc>,
+        start: usize,
+        end: usize,
+    ) -> Result<(), DbErr> {
+        let rows: Vec<Synthetic> = (start..end).map(|i| synthetic(run, base, i)).collect();
+        let json = serde_json::to_string(&rows).map_err(|e| DbErr::Custom(e.to_string()))?;
+        let sql = format!(
+            "INSERT INTO t_user_health_data ({COLUMNS}) SELECT {COLUMNS} FROM \
+             json_to_recordset($1::json) AS r(user_id bigint, device_sn varchar, \
+             heart_rate int, blood_oxygen int, temperature numeric, pressure_high int, \
+             pressure_low int, stress int, step int, distance int, calorie int, \
+             latitude numeric, longitude numeric, \"timestamp\" timestamptz, \
+             upload_method varchar, customer_id bigint, org_id bigint, batch_id varchar, \
+             create_time timestamptz) ON CONFLICT (device_sn, timestamp) DO NOTHING"
+        );
+        let txn = self.db.begin().await?;
+        txn.execute_raw(statement(
+            DbBackend::Postgres,
+            sql,
+            vec![Value::String(Some(json))],
+        ))
+        .await?;
         txn.commit().await
     }
 
@@ -193,13 +204,26 @@ impl Store {
             let r = synthetic(run, base, i);
             let _ = writeln!(
                 data,
-                "{}\t{}\t{}\t98\t36.6\t120\t80\t40\t9000\t6000\t2500\t22.5431234\t114.0579876\t{}\tbench\t1\t1\t{}\t{}",
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                 r.user_id,
-                r.device,
+                r.device_sn,
                 r.heart_rate,
+                r.blood_oxygen,
+                r.temperature,
+                r.pressure_high,
+                r.pressure_low,
+                r.stress,
+                r.step,
+                r.distance,
+                r.calorie,
+                r.latitude,
+                r.longitude,
                 r.timestamp.to_rfc3339(),
-                r.batch,
-                Utc::now().to_rfc3339()
+                r.upload_method,
+                r.customer_id,
+                r.org_id,
+                r.batch_id,
+                r.create_time.to_rfc3339()
             );
         }
         let mut copy = tx
@@ -220,14 +244,58 @@ impl Store {
     }
 }
 
+/// A synthetic health row, fields named and ordered as [`COLUMNS`] (the JSON method sends
+/// it as it is).
+#[derive(serde::Serialize)]
 struct Synthetic {
     /// The device's wearer: one per device, as the load generator's bindings have it, so
     /// the `(user_id, timestamp)` index takes rows at as many places as under load.
     user_id: i64,
-    device: String,
-    timestamp: DateTime<Utc>,
+    device_sn: String,
     heart_rate: i32,
-    batch: String,
+    blood_oxygen: i32,
+    temperature: f64,
+    pressure_high: i32,
+    pressure_low: i32,
+    stress: i32,
+    step: i32,
+    distance: i32,
+    calorie: i32,
+    latitude: f64,
+    longitude: f64,
+    timestamp: DateTime<Utc>,
+    upload_method: &'static str,
+    customer_id: i64,
+    org_id: i64,
+    batch_id: String,
+    create_time: DateTime<Utc>,
+}
+
+impl Synthetic {
+    /// The row's values in [`COLUMNS`] order.
+    fn values(self) -> [Value; COLUMN_COUNT] {
+        [
+            Value::BigInt(Some(self.user_id)),
+            Value::String(Some(self.device_sn)),
+            Value::Int(Some(self.heart_rate)),
+            Value::Int(Some(self.blood_oxygen)),
+            Value::Double(Some(self.temperature)),
+            Value::Int(Some(self.pressure_high)),
+            Value::Int(Some(self.pressure_low)),
+            Value::Int(Some(self.stress)),
+            Value::Int(Some(self.step)),
+            Value::Int(Some(self.distance)),
+            Value::Int(Some(self.calorie)),
+            Value::Double(Some(self.latitude)),
+            Value::Double(Some(self.longitude)),
+            Value::ChronoDateTimeUtc(Some(self.timestamp)),
+            Value::String(Some(self.upload_method.to_owned())),
+            Value::BigInt(Some(self.customer_id)),
+            Value::BigInt(Some(self.org_id)),
+            Value::String(Some(self.batch_id)),
+            Value::ChronoDateTimeUtc(Some(self.create_time)),
+        ]
+    }
 }
 
 /// Row `i` of a run: unique `(device, timestamp)`, spread over [`DEVICES`] devices.
@@ -235,9 +303,23 @@ fn synthetic(run: u32, base: DateTime<Utc>, i: usize) -> Synthetic {
     let step = i64::try_from(i / DEVICES).unwrap_or(i64::MAX);
     Synthetic {
         user_id: i64::try_from(i % DEVICES + 1).unwrap_or(1),
-        device: format!("BENCH{run:06}_{:04}", i % DEVICES),
-        timestamp: base + TimeDelta::seconds(step),
+        device_sn: format!("BENCH{run:06}_{:04}", i % DEVICES),
         heart_rate: 60 + (i % 60) as i32,
-        batch: format!("bench_{run}_{}", i / 1000),
+        blood_oxygen: 98,
+        temperature: 36.6,
+        pressure_high: 120,
+        pressure_low: 80,
+        stress: 40,
+        step: 9000,
+        distance: 6000,
+        calorie: 2500,
+        latitude: 22.543_123_4,
+        longitude: 114.057_987_6,
+        timestamp: base + TimeDelta::seconds(step),
+        upload_method: "bench",
+        customer_id: 1,
+        org_id: 1,
+        batch_id: format!("bench_{run}_{}", i / 1000),
+        create_time: Utc::now(),
     }
 }
