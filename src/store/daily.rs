@@ -143,12 +143,6 @@ impl Store {
         txn.commit().await?;
         Ok(Some(pending.len()))
     }
-
-    /// Pending commits not yet in the daily counters.
-    pub async fn pending_daily_counts(&self) -> Result<u64, StoreError> {
-        use sea_orm::PaginatorTrait;
-        Ok(device_daily_pending::Entity::find().count(&self.db).await?)
-    }
 }
 
 /// `INSERT` of `rows` daily counter rows `(day, device_sn, user_id, records, last_seen)` that
