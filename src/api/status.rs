@@ -97,7 +97,7 @@ pub enum HealthResponse {
 }
 
 /// Today's ingest statistics. "Today" is the calendar day in the service's time zone, counted
-/// by commit time.
+/// by commit time; a commit reaches these counts within about a second (`writer.fold_ms`).
 #[derive(Object)]
 pub struct StatsReport {
     /// Samples committed to `t_user_health_data` today.
