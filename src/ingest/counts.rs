@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 /// Pending commits folded per transaction.
-const FOLD_LIMIT: u64 = 500;
+const FOLD_LIMIT: usize = 500;
 /// Most transactions of one final fold at shutdown (bounds the stop when the database is
 /// failing; what is left is folded at the next start).
 const FINAL_ROUNDS: usize = 1000;
@@ -75,9 +75,8 @@ async fn run(store: Store, interval: Duration, stop: CancellationToken) {
 /// that was not full: under load, commits keep arriving, and folding them a tick later
 /// aggregates more of them per counter row.
 async fn fold_all(store: &Store, rounds: usize) -> Result<(), StoreError> {
-    let limit = usize::try_from(FOLD_LIMIT).unwrap_or(usize::MAX);
     for _ in 0..rounds {
-        if store.fold_daily_counts(FOLD_LIMIT).await? < limit {
+        if store.fold_daily_counts(FOLD_LIMIT).await? < FOLD_LIMIT {
             break;
         }
     }

@@ -1,12 +1,10 @@
 //! The batch log: the result answered for each committed batch, kept for idempotent replays.
 
+use super::sql::IDS_PER_QUERY;
 use super::{Store, StoreError};
 use entity::ingest_batch;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use std::collections::HashMap;
-
-/// Most batch ids in one `IN` list (far below every backend's parameter limit).
-const IDS_PER_QUERY: usize = 1000;
 
 /// A committed batch as recorded in `t_ingest_batch`.
 #[derive(Debug, Clone, PartialEq)]

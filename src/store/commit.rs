@@ -5,7 +5,7 @@
 use super::alerts::{self, AlertEvent};
 use super::daily;
 use super::devices::Binding;
-use super::sql::{insert_ignore, statement, statement_chunks, values_list};
+use super::sql::{IDS_PER_QUERY, insert_ignore, statement, statement_chunks, values_list};
 use super::{Store, StoreError, StoredBatch, is_transient, is_unique_violation};
 use crate::alerts::rules::Rules;
 use crate::ingest::Sample;
@@ -379,7 +379,7 @@ async fn rows_of_batches(
 ) -> Result<HashSet<(String, String, DateTime<Utc>)>, DbErr> {
     use entity::t_user_health_data::{Column, Entity};
     let mut found = HashSet::new();
-    for ids in batch_ids.chunks(1000) {
+    for ids in batch_ids.chunks(IDS_PER_QUERY) {
         let rows: Vec<(Option<String>, String, DateTime<Utc>)> = Entity::find()
             .select_only()
             .columns([Column::BatchId, Column::DeviceSn, Column::Timestamp])

@@ -66,7 +66,7 @@ impl Store {
     /// them, in one transaction. Returns how many pending rows were folded; 0 when none is
     /// waiting. Safe with several instances folding at once: rows another instance deleted
     /// first make this attempt roll back and start again.
-    pub async fn fold_daily_counts(&self, limit: u64) -> Result<usize, StoreError> {
+    pub async fn fold_daily_counts(&self, limit: usize) -> Result<usize, StoreError> {
         for _ in 0..CLAIM_ATTEMPTS {
             if let Some(folded) = self.try_fold(limit).await? {
                 return Ok(folded);
@@ -76,7 +76,7 @@ impl Store {
     }
 
     /// `None` when another instance folded some of the same rows meanwhile.
-    async fn try_fold(&self, limit: u64) -> Result<Option<usize>, DbErr> {
+    async fn try_fold(&self, limit: usize) -> Result<Option<usize>, DbErr> {
         use device_daily_pending::{Column, Entity};
         let backend = self.backend();
         // SQLite: take the write lock at BEGIN (waiting out the writer with the busy
@@ -90,7 +90,7 @@ impl Store {
             .await?;
         let pending = Entity::find()
             .order_by_asc(Column::Id)
-            .limit(limit)
+            .limit(u64::try_from(limit).unwrap_or(u64::MAX))
             .all(&txn)
             .await?;
         if pending.is_empty() {

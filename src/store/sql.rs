@@ -2,6 +2,9 @@
 
 use sea_orm::{DbBackend, Statement, Value};
 
+/// Most keys in one `IN (…)` list (far below every backend's parameter limit).
+pub const IDS_PER_QUERY: usize = 1000;
+
 /// Bound parameters per statement we stay under: SQLite allows 32 766, MySQL and PostgreSQL
 /// 65 535.
 pub fn max_params(backend: DbBackend) -> usize {

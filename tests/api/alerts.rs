@@ -3,7 +3,7 @@
 //! and webhook notifications from the outbox (a down endpoint, a restart).
 
 use crate::backend_tests;
-use crate::common::{Backend, Reply, TestApp, now};
+use crate::common::{Backend, Reply, TestApp, eventually, now};
 use ljwx_bigscreen::config::{AlertField, AlertLevel, AlertRule, Config, Secret};
 use poem::listener::TcpAcceptor;
 use poem::web::{Data, Json};
@@ -12,7 +12,7 @@ use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 backend_tests!(
     seed_rules_raise_exactly_their_levels_at_the_boundaries,
@@ -537,18 +537,8 @@ impl Hook {
     }
 }
 
-/// Polls `done` every 20 ms for up to 15 s.
-async fn eventually<F, Fut>(what: &str, mut done: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !done().await {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+/// How long a notification may take to be delivered (or its failure recorded).
+const DELIVERY_WAIT: Duration = Duration::from_secs(15);
 
 async fn pending(app: &TestApp) -> i64 {
     app.scalar("SELECT COUNT(*) FROM t_alert_outbox WHERE sent_at IS NULL")
@@ -571,7 +561,7 @@ async fn webhook_receives_opened_and_escalated_only(backend: Backend) {
     upload_ok(&app, vec![spo2("WATCH0001", t, 89)]).await;
     upload_ok(&app, vec![spo2("WATCH0001", t + 1, 88)]).await;
     upload_ok(&app, vec![spo2("WATCH0001", t + 2, 84)]).await;
-    eventually("every notification delivered", || async {
+    eventually("every notification delivered", DELIVERY_WAIT, async || {
         pending(&app).await == 0 && hook.received().len() >= 2
     })
     .await;
@@ -641,7 +631,7 @@ async fn notifications_survive_a_down_endpoint_and_a_restart(backend: Backend) {
     let t = now() - 1000;
     // The upload is answered although the webhook is down.
     upload_ok(&app, vec![hr("WATCH0001", t, 150)]).await;
-    eventually("failed attempts recorded", || async {
+    eventually("failed attempts recorded", DELIVERY_WAIT, async || {
         app.scalar("SELECT COALESCE(MAX(attempts), 0) FROM t_alert_outbox WHERE sent_at IS NULL")
             .await
             >= 2
@@ -658,9 +648,11 @@ async fn notifications_survive_a_down_endpoint_and_a_restart(backend: Backend) {
             c.alerts.webhook_url = Some(Secret::new(url));
         })
         .await;
-    eventually("the pending notification delivered", || async {
-        pending(&app).await == 0
-    })
+    eventually(
+        "the pending notification delivered",
+        DELIVERY_WAIT,
+        async || pending(&app).await == 0,
+    )
     .await;
     let received = hook.received();
     assert_eq!(received.len(), 1, "{received:?}");

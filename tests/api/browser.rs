@@ -4,7 +4,7 @@
 //! `target/tmp/browser/`. `.ci/run` installs both packages when they are missing; without
 //! them this test fails (it does not skip).
 
-use crate::common::{Backend, TEST_PASSWORD, TestApp, now};
+use crate::common::{Backend, TEST_PASSWORD, TestApp, eventually, now};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -73,13 +73,11 @@ impl Drop for Driver {
     }
 }
 
-/// Polls `check` until it holds, for at most 30 s.
-async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !check().await {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+/// How long the page may take to show what a test waits for.
+const PAGE_WAIT: Duration = Duration::from_secs(30);
+
+async fn eventually_on_page(what: &str, check: impl AsyncFnMut() -> bool) {
+    eventually(what, PAGE_WAIT, check).await;
 }
 
 async fn text(browser: &Client, css: &str) -> String {
@@ -131,7 +129,7 @@ async fn supervisor_logs_in_watches_the_overview_fill_and_acknowledges_an_alert(
         .click()
         .await
         .expect("log in");
-    eventually("the overview after login", async || {
+    eventually_on_page("the overview after login", async || {
         browser.current_url().await.is_ok_and(|u| u.path() == "/")
             && text(&browser, "#kpi-today-records").await == "0"
     })
@@ -163,11 +161,11 @@ async fn supervisor_logs_in_watches_the_overview_fill_and_acknowledges_an_alert(
     assert_eq!(breach.status, 200);
     stored += 1;
     let expected = format!("{},{:03}", stored / 1000, stored % 1000);
-    eventually("today's records on the overview", async || {
+    eventually_on_page("today's records on the overview", async || {
         text(&browser, "#kpi-today-records").await == expected
     })
     .await;
-    eventually("the alert in the latest alerts", async || {
+    eventually_on_page("the alert in the latest alerts", async || {
         text(&browser, "#fragment-alerts")
             .await
             .contains("WALL0007")
@@ -180,7 +178,7 @@ async fn supervisor_logs_in_watches_the_overview_fill_and_acknowledges_an_alert(
             .await
             .contains("All systems normal")
     );
-    eventually("the throughput chart", async || {
+    eventually_on_page("the throughput chart", async || {
         browser
             .find(Locator::Css("#chart-throughput canvas"))
             .await
@@ -205,7 +203,7 @@ async fn supervisor_logs_in_watches_the_overview_fill_and_acknowledges_an_alert(
         .click()
         .await
         .expect("acknowledge");
-    eventually("the confirmation", async || {
+    eventually_on_page("the confirmation", async || {
         text(&browser, "#flash").await.contains("acknowledged")
     })
     .await;

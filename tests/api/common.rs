@@ -16,6 +16,42 @@ use std::net::SocketAddr;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// Runs `sql` on `db`, returning one integer (a `COUNT(*)`, an INTEGER column, or a `SUM`
+/// that MySQL and PostgreSQL type as DECIMAL).
+pub async fn scalar_on(db: &DatabaseConnection, sql: &str) -> i64 {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            sql.to_owned(),
+        ))
+        .await
+        .expect("query")
+        .expect("one row");
+    row.try_get_by_index::<i64>(0)
+        .or_else(|_| row.try_get_by_index::<i32>(0).map(i64::from))
+        .or_else(|_| {
+            row.try_get_by_index::<sea_orm::prelude::Decimal>(0)
+                .map(|d| i64::try_from(d).expect("integral"))
+        })
+        .expect("integer column")
+}
+
+/// Polls `check` until it holds, failing the test with `what` after `within`.
+pub async fn eventually(
+    what: &str,
+    within: std::time::Duration,
+    mut check: impl AsyncFnMut() -> bool,
+) {
+    let deadline = std::time::Instant::now() + within;
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// A database engine the suite runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -365,22 +401,9 @@ impl TestApp {
         {}
     }
 
-    /// Runs `sql` returning one integer (a `COUNT(*)`, an INTEGER column, or a `SUM` that MySQL
-    /// and PostgreSQL type as DECIMAL).
+    /// Runs `sql` returning one integer (see [`scalar_on`]).
     pub async fn scalar(&self, sql: &str) -> i64 {
-        let row = self
-            .db
-            .query_one_raw(Statement::from_string(self.backend(), sql.to_owned()))
-            .await
-            .expect("query")
-            .expect("one row");
-        row.try_get_by_index::<i64>(0)
-            .or_else(|_| row.try_get_by_index::<i32>(0).map(i64::from))
-            .or_else(|_| {
-                row.try_get_by_index::<sea_orm::prelude::Decimal>(0)
-                    .map(|d| i64::try_from(d).expect("integral"))
-            })
-            .expect("integer column")
+        scalar_on(&self.db, sql).await
     }
 
     /// Runs a statement on the test database (as ljwx-boot or an operator would).

@@ -2,7 +2,7 @@
 //! check that every acknowledged record is in the database, and that the next start brings
 //! the daily counters to exactly what is stored.
 
-use crate::common::{Backend, TestDb, now, start_server_process};
+use crate::common::{Backend, TestDb, eventually, now, scalar_on, start_server_process};
 use ljwx_bigscreen::App;
 use ljwx_bigscreen::store::DeviceImport;
 use sea_orm::{ConnectionTrait, Database, Statement};
@@ -140,28 +140,17 @@ async fn kill_during_uploads(backend: Backend) {
 
     // The daily counters of the killed server's commits were still pending; the next start
     // folds them, and then they count every stored row exactly once.
-    let scalar = async |sql: &str| -> i64 {
-        let row = db_conn
-            .query_one_raw(Statement::from_string(backend, sql.to_owned()))
-            .await
-            .expect("query")
-            .expect("row");
-        row.try_get_by_index::<i64>(0)
-            .or_else(|_| {
-                row.try_get_by_index::<sea_orm::prelude::Decimal>(0)
-                    .map(|d| i64::try_from(d).expect("integral"))
-            })
-            .expect("integer")
-    };
+    let scalar = async |sql: &str| scalar_on(&db_conn, sql).await;
     let stored_rows = scalar("SELECT COUNT(*) FROM t_user_health_data").await;
     assert!(scalar("SELECT COUNT(*) FROM t_device_daily_pending").await > 0);
     assert_eq!(scalar("SELECT COUNT(*) FROM t_device_daily").await, 0);
     let (mut restarted, _) = start_server_process(&db.url, &[]).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while scalar("SELECT COUNT(*) FROM t_device_daily_pending").await > 0 {
-        assert!(Instant::now() < deadline, "pending counts never folded");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(
+        "the pending counts folded",
+        Duration::from_secs(30),
+        async || scalar("SELECT COUNT(*) FROM t_device_daily_pending").await == 0,
+    )
+    .await;
     restarted.kill().expect("stop");
     restarted.wait().expect("server gone");
     assert_eq!(

@@ -1,8 +1,9 @@
 //! `/api/stats` and `/api/health`.
 
 use crate::backend_tests;
-use crate::common::{Backend, TestApp, now};
+use crate::common::{Backend, TestApp, eventually, now};
 use serde_json::json;
+use std::time::Duration;
 
 backend_tests!(
     stats_count_todays_stored_samples,
@@ -70,20 +71,13 @@ async fn counts_reach_the_daily_counters_by_themselves(backend: Backend) {
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     // No help from the test: the server's own task folds the counts.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let stats = app.get("/api/stats").await;
-        if stats.body["today_records"] == 2 {
-            assert_eq!(stats.body["active_devices"], 1);
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "never counted: {}",
-            stats.text
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    eventually(
+        "the counts in /api/stats",
+        Duration::from_secs(20),
+        async || app.get("/api/stats").await.body["today_records"] == 2,
+    )
+    .await;
+    assert_eq!(app.get("/api/stats").await.body["active_devices"], 1);
     assert_eq!(
         app.scalar("SELECT COUNT(*) FROM t_device_daily_pending")
             .await,
