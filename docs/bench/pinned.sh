@@ -11,14 +11,20 @@
 # 1 200 000 ≈ 20 s at 60 000 records/s): a table that outgrows the buffer pool inserts more
 # slowly, so a raw figure on a young table would flatter the database.
 #
-#   OUT=/tmp/ljwx-pinned [RUNS=3] [RAW_ROWS=1200000] docs/bench/pinned.sh mariadb|postgres "RATES"
+#   OUT=/tmp/ljwx-pinned [RUNS=3] [RAW_ROWS=1200000] [VARIANTS=...] docs/bench/pinned.sh mariadb|postgres "RATES"
 #   (RATES in requests/s of 100 records; each rate is run RUNS times)
+#
+# VARIANTS compares server settings: ';'-separated lists of LJWX_* assignments, e.g.
+# "LJWX_WRITER__WRITERS=4;LJWX_WRITER__WRITERS=4 LJWX_WRITER__POSTGRES_COPY=false". Every rate
+# runs once per variant in each round, variants side by side. Default: the defaults.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 db=$1; rates=$2
 OUT=${OUT:-/tmp/ljwx-pinned}
 RUNS=${RUNS:-3}
 RAW_ROWS=${RAW_ROWS:-1200000}
+IFS=';' read -ra variants <<< "${VARIANTS:-}"
+[ ${#variants[@]} -eq 0 ] && variants=("")
 mkdir -p "$OUT"
 bin=target/release/ljwx-bigscreen
 export RUST_LOG=warn
@@ -42,6 +48,11 @@ for i in $(seq 1 "$RUNS"); do
       --connections 8 --method copy >> "$OUT/raw_${db}_copy.jsonl"
   fi
   for rate in $rates; do
-    taskset -c 1 docs/bench/run.sh "$db" "$OUT/open_${db}_${rate}_$i.json" --mode open --rate "$rate" --duration 20
+    for settings in "${variants[@]}"; do
+      # The file name carries the settings: writer.writers-4+writer.postgres_copy-false.
+      tag=$(echo "$settings" | sed 's/LJWX_//g; s/__/./g; s/=/-/g; s/ /+/g' | tr 'A-Z' 'a-z')
+      env $settings taskset -c 1 docs/bench/run.sh "$db" "$OUT/open_${db}_${tag:-default}_${rate}_$i.json" \
+        --mode open --rate "$rate" --duration 20
+    done
   done
 done

@@ -29,13 +29,16 @@ for name, runs in raws.items():
     method = methods[name]
     shown = ", ".join(f"{r:,.0f}" for r in runs)
     print(f"| raw ({method}) | {shown} (median **{med(runs):,.0f}**) | | | | | |")
-raw = med(raws.get(f"raw_{db}", []))
-by_rate = {}
+# The share is of the fastest method's rate (COPY's on PostgreSQL).
+raw = max((med(runs) for runs in raws.values()), default=None)
+by_run = {}
 for path in glob.glob(f"{out}/open_{db}_*_*.json"):
-    rate = int(re.search(rf"open_{db}_(\d+)_\d+\.json$", path).group(1))
-    by_rate.setdefault(rate, []).append(json.load(open(path))["report"])
-for rate in sorted(by_rate):
-    reps = [r for r in by_rate[rate] if "latency_ms" in r]
+    # open_DB_RATE_I.json, or open_DB_SETTINGS_RATE_I.json (pinned.sh's VARIANTS)
+    m = re.search(rf"open_{db}_(?:(.+)_)?(\d+)_\d+\.json$", path)
+    key = (m.group(1) or "default", int(m.group(2)))
+    by_run.setdefault(key, []).append(json.load(open(path))["report"])
+for settings, rate in sorted(by_run):
+    reps = [r for r in by_run[(settings, rate)] if "latency_ms" in r]
     if not reps:
         continue
     ack = med([r["records"]["acknowledged_per_s"] for r in reps])
@@ -51,6 +54,6 @@ for rate in sorted(by_rate):
     share = f"{100 * ack / raw:.0f} %" if raw else "–"
     p99 = ", ".join(f"{p:,.0f}" for p in p99s)
     print(
-        f"| open loop {rate * 100:,} offered | {ack:,.0f} | {ok:.1f} % | {p50:,.0f} | "
+        f"| {settings}: {rate * 100:,} offered | {ack:,.0f} | {ok:.1f} % | {p50:,.0f} | "
         f"{p99} (median **{med(p99s):,.0f}**) | {share} | {err}; lost {lost} |"
     )

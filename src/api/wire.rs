@@ -61,14 +61,16 @@ pub struct HealthDataDoc {
     /// WGS84 longitude in degrees, −180–180; stored with seven decimals.
     #[oai(validator(minimum(value = "-180"), maximum(value = "180")))]
     pub longitude: Option<f64>,
-    /// Sleep data as the watch reports it, stored as text, at most 4096 bytes.
+    /// Sleep data as the watch reports it, stored as text, at most 4096 bytes, without NUL
+    /// characters (a longer one or one with a NUL is stored as null, with a warning).
     #[oai(validator(max_length = 4096))]
     pub sleep: Option<String>,
     /// When the sample was taken: Unix epoch seconds (values ≥ 10^12 are read as
     /// milliseconds). Must be after 2000-01-01 and at most one day in the future. Required.
     #[oai(validator(minimum(value = "946684800")))]
     pub timestamp: i64,
-    /// How the sample reached the server, at most 20 characters. Default `api`.
+    /// How the sample reached the server, at most 20 characters, without NUL characters.
+    /// Default `api`.
     #[oai(rename = "uploadMethod", validator(max_length = 20))]
     pub upload_method: Option<String>,
 }

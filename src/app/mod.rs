@@ -67,7 +67,7 @@ pub async fn open_storage(config: &Config) -> Result<Store, StartupError> {
     Migrator::up(&db, None)
         .await
         .map_err(StartupError::Migration)?;
-    let store = Store::new(db);
+    let store = Store::new(db).with_postgres_copy(config.writer.postgres_copy);
     store
         .check_support()
         .await

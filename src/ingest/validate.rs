@@ -242,7 +242,17 @@ impl Validator {
             );
             return None;
         }
-        Some(s)
+        self.without_nul("sleep", s)
+    }
+
+    /// PostgreSQL cannot store a NUL character in text: sent on, it would fail the commit of
+    /// every upload grouped with this one. It is a warning on every backend instead.
+    fn without_nul(&mut self, field: &str, value: String) -> Option<String> {
+        if value.contains('\0') {
+            self.warn(field, "contains a NUL character");
+            return None;
+        }
+        Some(value)
     }
 
     fn upload_method(&mut self, value: Field<String>) -> Option<String> {
@@ -258,7 +268,7 @@ impl Validator {
                 );
                 None
             }
-            Some(m) => Some(m),
+            Some(m) => self.without_nul("uploadMethod", m),
         }
     }
 }

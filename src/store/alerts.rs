@@ -13,8 +13,8 @@ use entity::{alert_outbox, t_alert_info};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, Condition, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use std::collections::{BTreeMap, HashMap};
 
@@ -67,7 +67,7 @@ impl AlertEvent {
 /// that both open the same episode collide on the unique key `uk_alert_open`; the loser's
 /// transaction fails and the commit runs it again, now finding the winner's alert.
 pub(super) async fn apply(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     rules: &Rules,
     committed: impl Iterator<Item = &MappedSample>,
     now: DateTime<Utc>,
@@ -162,7 +162,7 @@ pub(super) async fn apply(
 }
 
 async fn insert_alert(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     device: &str,
     alert_type: &str,
     user_id: i64,
@@ -202,7 +202,7 @@ async fn insert_alert(
 }
 
 async fn update_alert(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     id: i64,
     e: &Episode,
     now: DateTime<Utc>,
@@ -247,7 +247,7 @@ async fn update_alert(
 
 /// Queues a notification of `event` with alert `id` as it is now.
 async fn queue_notification(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     id: i64,
     event: &str,
     now: DateTime<Utc>,

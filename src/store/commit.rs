@@ -5,6 +5,7 @@
 use super::alerts::{self, AlertEvent};
 use super::daily;
 use super::devices::Binding;
+use super::pg_copy::CopyTxn;
 use super::sql::{IDS_PER_QUERY, insert_ignore, statement, statement_chunks, values_list};
 use super::{Store, StoreError, StoredBatch, is_transient, is_unique_violation};
 use crate::alerts::rules::Rules;
@@ -12,7 +13,7 @@ use crate::ingest::Sample;
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QuerySelect, TransactionTrait, Value,
+    QuerySelect, TransactionSession, TransactionTrait, Value,
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
 use tracing::{Instrument, warn};
@@ -232,47 +233,116 @@ impl Store {
         day: NaiveDate,
         rules: Option<&Rules>,
     ) -> Result<Attempt, DbErr> {
-        let backend = self.backend();
-        let txn = self.db.begin().await?;
-        // The first statement writes, so SQLite takes the write lock up front (with its busy
-        // timeout) instead of failing to upgrade a read snapshot later.
-        let (inserted, per_device, new_rows) =
-            insert_health(&txn, backend, batches, active, now).await?;
-        insert_quarantine(&txn, backend, batches, active, now).await?;
-        let counts: Vec<_> = per_device
-            .iter()
-            .map(|(&device, &(user_id, n))| (device, user_id, n))
-            .collect();
-        daily::queue_counts(&txn, day, now, &counts).await?;
-        let alert_events = match rules {
-            Some(rules) => {
-                let committed = active
-                    .iter()
-                    .flat_map(|&i| &batches[i].mapped)
-                    .zip(&new_rows)
-                    .filter(|(_, new)| **new)
-                    .map(|(m, _)| m);
-                alerts::apply(&txn, rules, committed, now)
-                    .instrument(tracing::info_span!("alerts"))
-                    .await?
-            }
-            None => Vec::new(),
-        };
-        let claimed = insert_batch_rows(&txn, backend, batches, active, &inserted, now).await?;
-        if claimed.len() < active.len() {
-            txn.rollback().await?;
-            return Ok(Attempt::Taken(
-                active
-                    .iter()
-                    .map(|&i| &batches[i].batch_id)
-                    .filter(|id| !claimed.contains(id.as_str()))
-                    .cloned()
-                    .collect(),
-            ));
+        if self.postgres_copy && self.backend() == DbBackend::Postgres {
+            let txn = CopyTxn::begin(self.db.get_postgres_connection_pool()).await?;
+            write_group(txn, batches, active, now, day, rules).await
+        } else {
+            write_group(self.db.begin().await?, batches, active, now, day, rules).await
         }
-        txn.commit().await?;
-        Ok(Attempt::Committed(inserted, alert_events))
     }
+}
+
+/// The transaction a group commits in: SeaORM's, or on PostgreSQL one that can `COPY`.
+pub(super) trait GroupTxn: ConnectionTrait + TransactionSession + Sync {
+    /// Inserts `rows` (batch id, sample) created at `now`, skipping stored `(device_sn,
+    /// timestamp)` pairs and repeats within `rows`. Returns how many rows are new.
+    fn insert_health(
+        &self,
+        rows: &[(&str, &MappedSample)],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, DbErr>> + Send;
+}
+
+/// Multi-row `INSERT IGNORE` / `ON CONFLICT DO NOTHING`, each statement within the backend's
+/// parameter limit.
+impl GroupTxn for DatabaseTransaction {
+    async fn insert_health(
+        &self,
+        rows: &[(&str, &MappedSample)],
+        now: DateTime<Utc>,
+    ) -> Result<u64, DbErr> {
+        let backend = self.get_database_backend();
+        let mut new = 0;
+        for rows in statement_chunks(
+            backend,
+            HEALTH_COLUMN_COUNT,
+            max_rows_per_insert(backend),
+            rows,
+        ) {
+            let mut values = Vec::with_capacity(rows.len() * HEALTH_COLUMN_COUNT);
+            for (batch_id, row) in rows {
+                values.push(Value::BigInt(Some(row.binding.user_id)));
+                push_measurements(&mut values, &row.sample);
+                values.push(Value::BigInt(row.binding.customer_id));
+                values.push(Value::BigInt(row.binding.org_id));
+                values.push(Value::String(Some((*batch_id).to_owned())));
+                values.push(Value::ChronoDateTimeUtc(Some(now)));
+            }
+            let sql = insert_ignore(
+                backend,
+                "t_user_health_data",
+                HEALTH_COLUMNS,
+                &values_list(backend, rows.len(), HEALTH_COLUMN_COUNT),
+                "device_sn, timestamp",
+                "",
+            );
+            new += self
+                .execute_raw(statement(backend, sql, values))
+                .await?
+                .rows_affected();
+        }
+        Ok(new)
+    }
+}
+
+/// Writes the group in `txn` and commits, or rolls back when another transaction committed
+/// one of its batch ids first.
+async fn write_group<T: GroupTxn>(
+    txn: T,
+    batches: &[CommitBatch],
+    active: &[usize],
+    now: DateTime<Utc>,
+    day: NaiveDate,
+    rules: Option<&Rules>,
+) -> Result<Attempt, DbErr> {
+    let backend = txn.get_database_backend();
+    // The first statement writes, so SQLite takes the write lock up front (with its busy
+    // timeout) instead of failing to upgrade a read snapshot later.
+    let (inserted, per_device, new_rows) = insert_health(&txn, batches, active, now).await?;
+    insert_quarantine(&txn, backend, batches, active, now).await?;
+    let counts: Vec<_> = per_device
+        .iter()
+        .map(|(&device, &(user_id, n))| (device, user_id, n))
+        .collect();
+    daily::queue_counts(&txn, day, now, &counts).await?;
+    let alert_events = match rules {
+        Some(rules) => {
+            let committed = active
+                .iter()
+                .flat_map(|&i| &batches[i].mapped)
+                .zip(&new_rows)
+                .filter(|(_, new)| **new)
+                .map(|(m, _)| m);
+            alerts::apply(&txn, rules, committed, now)
+                .instrument(tracing::info_span!("alerts"))
+                .await?
+        }
+        None => Vec::new(),
+    };
+    let claimed = insert_batch_rows(&txn, backend, batches, active, &inserted, now).await?;
+    if claimed.len() < active.len() {
+        txn.rollback().await?;
+        return Ok(Attempt::Taken(
+            active
+                .iter()
+                .map(|&i| &batches[i].batch_id)
+                .filter(|id| !claimed.contains(id.as_str()))
+                .cloned()
+                .collect(),
+        ));
+    }
+    txn.commit().await?;
+    Ok(Attempt::Committed(inserted, alert_events))
 }
 
 /// New rows per device of a group: its wearer and the count.
@@ -282,8 +352,7 @@ type PerDevice<'a> = BTreeMap<&'a str, (i64, usize)>;
 /// rows per active batch (in `active` order) and per device, and for each mapped sample (in
 /// `active` order) whether it was stored now.
 async fn insert_health<'a>(
-    txn: &DatabaseTransaction,
-    backend: DbBackend,
+    txn: &impl GroupTxn,
     batches: &'a [CommitBatch],
     active: &[usize],
     now: DateTime<Utc>,
@@ -298,36 +367,10 @@ async fn insert_health<'a>(
     // Re-sent samples are rare: insert without RETURNING (which costs the database a result
     // row per row, a third of MariaDB's time in measurements) and count every row as new
     // when all were.
-    let mut all_new = true;
-    for rows in statement_chunks(
-        backend,
-        HEALTH_COLUMN_COUNT,
-        max_rows_per_insert(backend),
-        &rows,
-    ) {
-        let mut values = Vec::with_capacity(rows.len() * HEALTH_COLUMN_COUNT);
-        for (batch_id, row) in rows {
-            values.push(Value::BigInt(Some(row.binding.user_id)));
-            push_measurements(&mut values, &row.sample);
-            values.push(Value::BigInt(row.binding.customer_id));
-            values.push(Value::BigInt(row.binding.org_id));
-            values.push(Value::String(Some((*batch_id).to_owned())));
-            values.push(Value::ChronoDateTimeUtc(Some(now)));
-        }
-        let sql = insert_ignore(
-            backend,
-            "t_user_health_data",
-            HEALTH_COLUMNS,
-            &values_list(backend, rows.len(), HEALTH_COLUMN_COUNT),
-            "device_sn, timestamp",
-            "",
-        );
-        let affected = txn
-            .execute_raw(statement(backend, sql, values))
-            .await?
-            .rows_affected();
-        all_new &= usize::try_from(affected).is_ok_and(|n| n == rows.len());
-    }
+    let all_new = txn
+        .insert_health(&rows, now)
+        .await
+        .map(|new| usize::try_from(new).is_ok_and(|n| n == rows.len()))?;
     let new_rows = if all_new {
         vec![true; rows.len()]
     } else {
@@ -374,7 +417,7 @@ async fn insert_health<'a>(
 
 /// `(batch_id, device_sn, timestamp)` of the health rows of `batch_ids`.
 async fn rows_of_batches(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     batch_ids: &[&str],
 ) -> Result<HashSet<(String, String, DateTime<Utc>)>, DbErr> {
     use entity::t_user_health_data::{Column, Entity};
@@ -397,7 +440,7 @@ async fn rows_of_batches(
 
 /// Keeps samples of unbound devices, skipping ones already quarantined.
 async fn insert_quarantine(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     backend: DbBackend,
     batches: &[CommitBatch],
     active: &[usize],
@@ -458,7 +501,7 @@ fn push_measurements(values: &mut Vec<Value>, s: &Sample) {
 
 /// Writes the batch records; returns the ids it wrote (an id already taken is skipped).
 async fn insert_batch_rows(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     backend: DbBackend,
     batches: &[CommitBatch],
     active: &[usize],

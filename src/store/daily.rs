@@ -13,8 +13,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use entity::device_daily_pending;
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait, Value,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait, Value,
 };
 use std::collections::BTreeMap;
 
@@ -30,7 +30,7 @@ pub(super) type DeviceCount<'a> = (&'a str, i64, usize);
 /// Queues the per-device counts of a commit at `now` (calendar day `day`) for the daily
 /// counters, inside the commit's transaction.
 pub(super) async fn queue_counts(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     day: NaiveDate,
     now: DateTime<Utc>,
     counts: &[DeviceCount<'_>],

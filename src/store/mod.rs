@@ -12,6 +12,7 @@ mod connect;
 mod daily;
 mod dashboard;
 mod devices;
+mod pg_copy;
 mod replay;
 mod sql;
 mod stats;
@@ -33,12 +34,24 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, RuntimeErr}
 #[derive(Debug, Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    /// On PostgreSQL, the writer's health rows go by `COPY` (see `pg_copy`).
+    postgres_copy: bool,
 }
 
 impl Store {
-    /// Wraps an open connection pool.
+    /// Wraps an open connection pool. On PostgreSQL the writer stores health rows by `COPY`.
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self {
+            db,
+            postgres_copy: true,
+        }
+    }
+
+    /// On PostgreSQL, whether the writer stores health rows by `COPY` through a staging table
+    /// (`true`) or by multi-row `INSERT … ON CONFLICT DO NOTHING`. Other backends ignore it.
+    pub fn with_postgres_copy(mut self, copy: bool) -> Self {
+        self.postgres_copy = copy;
+        self
     }
 
     /// The connection pool.

@@ -9,6 +9,7 @@ backend_tests!(
     wrong_type_rejects_only_its_record,
     missing_and_invalid_required_fields_reject_the_record,
     out_of_range_values_are_stored_as_null_with_warnings,
+    nul_characters_are_stored_as_null_and_fail_no_commit,
     no_valid_record_is_400_with_details,
     empty_or_missing_data_is_400,
     body_over_the_limit_is_413,
@@ -154,6 +155,48 @@ async fn out_of_range_values_are_stored_as_null_with_warnings(backend: Backend) 
         )
         .await;
     assert_eq!(kept, 1);
+    app.stop().await;
+}
+
+/// PostgreSQL stores no NUL character in text. A NUL that reached the commit would fail the
+/// whole group, uploads of other devices with it; it is a field warning instead, everywhere.
+async fn nul_characters_are_stored_as_null_and_fail_no_commit(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, |c| c.writer.linger_ms = 200).await else {
+        return;
+    };
+    app.bind("WATCH0001", 1, 1, 1).await;
+    app.bind("WATCH0002", 2, 1, 1).await;
+    let t = now() - 1000;
+    let (bad, good) = tokio::join!(
+        app.upload(
+            json!([{"deviceSn": "WATCH0001", "timestamp": t, "heartRate": 70,
+                    "sleep": "deep\u{0}light", "uploadMethod": "wi\u{0}fi"}]),
+            None,
+        ),
+        app.upload(
+            json!([{"deviceSn": "WATCH0002", "timestamp": t, "heartRate": 71}]),
+            None
+        ),
+    );
+    assert_eq!(good.status, 200, "{}", good.text);
+    assert_eq!(good.body["inserted"], 1);
+    assert_eq!(bad.status, 200, "{}", bad.text);
+    assert_eq!(bad.body["inserted"], 1);
+    assert_eq!(
+        bad.body["error_details"],
+        json!([
+            "index 0: sleep: contains a NUL character; stored as null",
+            "index 0: uploadMethod: contains a NUL character; stored as null",
+        ])
+    );
+    assert_eq!(
+        app.scalar(
+            "SELECT COUNT(*) FROM t_user_health_data WHERE device_sn = 'WATCH0001' \
+             AND sleep IS NULL AND upload_method IS NULL AND heart_rate = 70"
+        )
+        .await,
+        1
+    );
     app.stop().await;
 }
 
