@@ -141,7 +141,8 @@ impl Default for IngestConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct WriterConfig {
     /// Writer tasks, each committing on its own connection. `0` (default): 1 on SQLite (one
-    /// writer at a time is all it allows), 4 on MariaDB/MySQL, 8 on PostgreSQL.
+    /// writer at a time is all it allows), 4 on MariaDB/MySQL and PostgreSQL. A database
+    /// server with many cores of its own may take more.
     pub writers: usize,
     /// A commit starts once this many rows are gathered.
     pub max_rows: usize,

@@ -105,9 +105,9 @@ impl Writer {
     ) -> (Writer, WriterTasks) {
         let tasks = match (config.writers, store.backend()) {
             (0, DbBackend::Sqlite) => 1,
-            // PostgreSQL flushes each commit's WAL on its own: more commits in flight let
-            // it share the flushes (25 000 records/s: P99 629 → 279 ms with 8 instead of 4).
-            (0, DbBackend::Postgres) => 8,
+            // More commits in flight than the database has cores only make each one wait:
+            // PostgreSQL on one core, 22 000 records/s, P99 972 ms with 8 writers and 466 ms
+            // with 4; with two cores 8 and 4 were alike (docs/BENCHMARKS.md).
             (0, _) => 4,
             (n, _) => n,
         };

@@ -74,11 +74,9 @@ impl GroupTxn for CopyTxn {
             .copy_in_raw(&format!("COPY health_stage ({COLUMNS}) FROM STDIN"))
             .await
             .map_err(exec_err)?;
-        if let Err(err) = copy.send(data.into_bytes()).await {
-            // Best effort: the transaction is lost either way.
-            let _ = copy.abort("send failed").await;
-            return Err(exec_err(err));
-        }
+        // On an error the dropped `copy` tells the server to abandon it; the transaction
+        // rolls back.
+        copy.send(data.into_bytes()).await.map_err(exec_err)?;
         copy.finish().await.map_err(exec_err)?;
         let moved = (&mut **tx)
             .execute(sqlx::AssertSqlSafe(format!(

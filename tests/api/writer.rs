@@ -207,7 +207,7 @@ async fn postgres_copy_stores_what_insert_stores() {
             {"deviceSn": device, "heartRate": 71, "bloodOxygen": 98, "temperature": 36.55,
              "pressureHigh": 120, "pressureLow": 80, "stress": 30, "step": 1200,
              "distance": 900, "calorie": 55, "latitude": 39.904_200_049_999_99,
-             "longitude": -116.407_399_999_999_99, "sleep": "deep\tlight\nrem\r\\N \\. é",
+             "longitude": -116.407_399_999_999_98, "sleep": "deep\tlight\nrem\r\\N \\. é",
              "timestamp": t, "uploadMethod": "wifi"},
             {"deviceSn": device, "timestamp": t + 1},
             {"deviceSn": device, "temperature": 44.95, "latitude": -0.000_000_1,
