@@ -136,6 +136,7 @@ impl Writer {
             writers = tasks,
             max_rows = limits.max_items,
             linger_ms = config.linger_ms,
+            samples_by = store.sample_insert(),
             "Writer started."
         );
         let writer = Writer {

@@ -233,7 +233,7 @@ impl Store {
         day: NaiveDate,
         rules: Option<&Rules>,
     ) -> Result<Attempt, DbErr> {
-        if self.postgres_copy && self.backend() == DbBackend::Postgres {
+        if self.copies_samples() {
             let txn = CopyTxn::begin(self.db.get_postgres_connection_pool()).await?;
             write_group(txn, batches, active, now, day, rules).await
         } else {

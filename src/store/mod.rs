@@ -54,6 +54,20 @@ impl Store {
         self
     }
 
+    /// How the writer inserts samples: `"copy"` (PostgreSQL with `COPY`) or `"multi-row"`.
+    pub fn sample_insert(&self) -> &'static str {
+        if self.copies_samples() {
+            "copy"
+        } else {
+            "multi-row"
+        }
+    }
+
+    /// Whether the writer stores samples by `COPY` (PostgreSQL with `postgres_copy`).
+    fn copies_samples(&self) -> bool {
+        self.postgres_copy && self.backend() == DbBackend::Postgres
+    }
+
     /// The connection pool.
     pub fn connection(&self) -> &DatabaseConnection {
         &self.db
