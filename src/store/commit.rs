@@ -101,7 +101,8 @@ pub enum Committed {
     Replayed(StoredBatch),
 }
 
-const HEALTH_COLUMNS: &str = "user_id, device_sn, heart_rate, blood_oxygen, temperature, \
+/// The health table's inserted columns (also the `COPY` staging table's, `pg_copy`).
+pub(super) const HEALTH_COLUMNS: &str = "user_id, device_sn, heart_rate, blood_oxygen, temperature, \
     pressure_high, pressure_low, stress, step, distance, calorie, latitude, longitude, sleep, \
     timestamp, upload_method, customer_id, org_id, batch_id, create_time";
 const HEALTH_COLUMN_COUNT: usize = 20;
@@ -261,38 +262,57 @@ impl GroupTxn for DatabaseTransaction {
         rows: &[(&str, &MappedSample)],
         now: DateTime<Utc>,
     ) -> Result<u64, DbErr> {
-        let backend = self.get_database_backend();
-        let mut new = 0;
-        for rows in statement_chunks(
-            backend,
+        insert_samples(
+            self,
+            "t_user_health_data",
+            HEALTH_COLUMNS,
             HEALTH_COLUMN_COUNT,
-            max_rows_per_insert(backend),
             rows,
-        ) {
-            let mut values = Vec::with_capacity(rows.len() * HEALTH_COLUMN_COUNT);
-            for (batch_id, row) in rows {
+            |values, (batch_id, row)| {
                 values.push(Value::BigInt(Some(row.binding.user_id)));
-                push_measurements(&mut values, &row.sample);
+                push_measurements(values, &row.sample);
                 values.push(Value::BigInt(row.binding.customer_id));
                 values.push(Value::BigInt(row.binding.org_id));
                 values.push(Value::String(Some((*batch_id).to_owned())));
                 values.push(Value::ChronoDateTimeUtc(Some(now)));
-            }
-            let sql = insert_ignore(
-                backend,
-                "t_user_health_data",
-                HEALTH_COLUMNS,
-                &values_list(backend, rows.len(), HEALTH_COLUMN_COUNT),
-                "device_sn, timestamp",
-                "",
-            );
-            new += self
-                .execute_raw(statement(backend, sql, values))
-                .await?
-                .rows_affected();
-        }
-        Ok(new)
+            },
+        )
+        .await
     }
+}
+
+/// Multi-row `INSERT IGNORE` / `ON CONFLICT (device_sn, timestamp) DO NOTHING` of `rows`
+/// into the sample table `table`, each statement within the backend's parameter limit;
+/// `push` appends a row's `column_count` values. Returns how many rows are new.
+async fn insert_samples<R>(
+    txn: &impl ConnectionTrait,
+    table: &str,
+    columns: &str,
+    column_count: usize,
+    rows: &[R],
+    push: impl Fn(&mut Vec<Value>, &R),
+) -> Result<u64, DbErr> {
+    let backend = txn.get_database_backend();
+    let mut new = 0;
+    for rows in statement_chunks(backend, column_count, max_rows_per_insert(backend), rows) {
+        let mut values = Vec::with_capacity(rows.len() * column_count);
+        for row in rows {
+            push(&mut values, row);
+        }
+        let sql = insert_ignore(
+            backend,
+            table,
+            columns,
+            &values_list(backend, rows.len(), column_count),
+            "device_sn, timestamp",
+            "",
+        );
+        new += txn
+            .execute_raw(statement(backend, sql, values))
+            .await?
+            .rows_affected();
+    }
+    Ok(new)
 }
 
 /// Writes the group in `txn` and commits, or rolls back when another transaction committed
@@ -309,7 +329,7 @@ async fn write_group<T: GroupTxn>(
     // The first statement writes, so SQLite takes the write lock up front (with its busy
     // timeout) instead of failing to upgrade a read snapshot later.
     let (inserted, per_device, new_rows) = insert_health(&txn, batches, active, now).await?;
-    insert_quarantine(&txn, backend, batches, active, now).await?;
+    insert_quarantine(&txn, batches, active, now).await?;
     let counts: Vec<_> = per_device
         .iter()
         .map(|(&device, &(user_id, n))| (device, user_id, n))
@@ -441,7 +461,6 @@ async fn rows_of_batches(
 /// Keeps samples of unbound devices, skipping ones already quarantined.
 async fn insert_quarantine(
     txn: &impl ConnectionTrait,
-    backend: DbBackend,
     batches: &[CommitBatch],
     active: &[usize],
     now: DateTime<Utc>,
@@ -453,28 +472,19 @@ async fn insert_quarantine(
             b.unknown.iter().map(move |s| (b.batch_id.as_str(), s))
         })
         .collect();
-    for rows in statement_chunks(
-        backend,
+    insert_samples(
+        txn,
+        "t_unknown_device_data",
+        QUARANTINE_COLUMNS,
         QUARANTINE_COLUMN_COUNT,
-        max_rows_per_insert(backend),
         &rows,
-    ) {
-        let mut values = Vec::with_capacity(rows.len() * QUARANTINE_COLUMN_COUNT);
-        for (batch_id, s) in rows {
-            push_measurements(&mut values, s);
+        |values, (batch_id, s)| {
+            push_measurements(values, s);
             values.push(Value::String(Some((*batch_id).to_owned())));
             values.push(Value::ChronoDateTimeUtc(Some(now)));
-        }
-        let sql = insert_ignore(
-            backend,
-            "t_unknown_device_data",
-            QUARANTINE_COLUMNS,
-            &values_list(backend, rows.len(), QUARANTINE_COLUMN_COUNT),
-            "device_sn, timestamp",
-            "",
-        );
-        txn.execute_raw(statement(backend, sql, values)).await?;
-    }
+        },
+    )
+    .await?;
     Ok(())
 }
 

@@ -9,8 +9,7 @@
 //! (quarantine, counters, alerts, batch rows) through SeaORM's [`ConnectionTrait`], binding
 //! values as SeaORM does.
 
-use super::commit::GroupTxn;
-use super::commit::MappedSample;
+use super::commit::{GroupTxn, HEALTH_COLUMNS, MappedSample};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Values;
 use sea_orm::sqlx::{self, Executor as _, PgPool, Postgres};
@@ -33,11 +32,6 @@ const BEGIN: &str = "BEGIN; CREATE TEMP TABLE IF NOT EXISTS health_stage (\
     calorie int4, latitude float8, longitude float8, sleep text, timestamp timestamptz, \
     upload_method text, customer_id int8, org_id int8, batch_id text, \
     create_time timestamptz) ON COMMIT DELETE ROWS";
-
-/// The staging table's columns, which are the health table's.
-const COLUMNS: &str = "user_id, device_sn, heart_rate, blood_oxygen, temperature, \
-    pressure_high, pressure_low, stress, step, distance, calorie, latitude, longitude, sleep, \
-    timestamp, upload_method, customer_id, org_id, batch_id, create_time";
 
 /// A PostgreSQL transaction whose connection takes both `COPY` and SeaORM statements.
 /// Dropped without [`CopyTxn::commit`], it rolls back (sqlx queues the `ROLLBACK` before the
@@ -71,7 +65,7 @@ impl GroupTxn for CopyTxn {
         let data = encode(rows, now);
         let mut tx = self.tx.lock().await;
         let mut copy = tx
-            .copy_in_raw(&format!("COPY health_stage ({COLUMNS}) FROM STDIN"))
+            .copy_in_raw(&format!("COPY health_stage ({HEALTH_COLUMNS}) FROM STDIN"))
             .await
             .map_err(exec_err)?;
         // On an error the dropped `copy` tells the server to abandon it; the transaction
@@ -80,7 +74,7 @@ impl GroupTxn for CopyTxn {
         copy.finish().await.map_err(exec_err)?;
         let moved = (&mut **tx)
             .execute(sqlx::AssertSqlSafe(format!(
-                "INSERT INTO t_user_health_data ({COLUMNS}) SELECT {COLUMNS} FROM health_stage \
+                "INSERT INTO t_user_health_data ({HEALTH_COLUMNS}) SELECT {HEALTH_COLUMNS} FROM health_stage \
                  ON CONFLICT (device_sn, timestamp) DO NOTHING"
             )))
             .await
@@ -151,9 +145,8 @@ impl ConnectionTrait for CopyTxn {
     }
 }
 
-/// The rows in `COPY`'s text format, columns as [`COLUMNS`].
+/// The rows in `COPY`'s text format, columns as [`HEALTH_COLUMNS`].
 fn encode(rows: &[(&str, &MappedSample)], now: DateTime<Utc>) -> String {
-    let now = timestamp(now);
     let mut out = String::with_capacity(rows.len() * 192);
     for (batch_id, row) in rows {
         let s = &row.sample;
@@ -172,12 +165,12 @@ fn encode(rows: &[(&str, &MappedSample)], now: DateTime<Utc>) -> String {
         number(&mut out, s.latitude);
         number(&mut out, s.longitude);
         text(&mut out, s.sleep.as_deref());
-        text(&mut out, Some(&timestamp(s.timestamp)));
+        timestamp(&mut out, s.timestamp);
         text(&mut out, s.upload_method.as_deref());
         number(&mut out, b.customer_id);
         number(&mut out, b.org_id);
         text(&mut out, Some(batch_id));
-        text(&mut out, Some(&now));
+        timestamp(&mut out, now);
         // Every field ended with a tab; the last one ends the line instead.
         out.pop();
         out.push('\n');
@@ -216,9 +209,11 @@ fn text(out: &mut String, value: Option<&str>) {
     out.push('\t');
 }
 
-/// A UTC time to the microsecond (truncated, as sqlx binds it).
-fn timestamp(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M:%S%.6f+00").to_string()
+/// A UTC time field to the microsecond (truncated, as sqlx binds it); nothing in it needs an
+/// escape.
+fn timestamp(out: &mut String, at: DateTime<Utc>) {
+    let _ = write!(out, "{}", at.format("%Y-%m-%d %H:%M:%S%.6f+00"));
+    out.push('\t');
 }
 
 #[cfg(test)]
@@ -251,6 +246,8 @@ mod tests {
         let at = DateTime::parse_from_rfc3339("2026-11-30T08:01:02.123456789Z")
             .expect("a valid time")
             .with_timezone(&Utc);
-        assert_eq!(timestamp(at), "2026-11-30 08:01:02.123456+00");
+        let mut out = String::new();
+        timestamp(&mut out, at);
+        assert_eq!(out, "2026-11-30 08:01:02.123456+00\t");
     }
 }
