@@ -19,6 +19,9 @@ pub enum IngestError {
         /// The configured limit, in bytes.
         limit: usize,
     },
+    /// The body arrived slower than the server's minimum pace and was cut off.
+    #[error("the request body arrived too slowly")]
+    BodyTimeout,
     /// The batch has more records than `ingest.max_records`.
     #[error("{count} records, more than the limit of {limit}")]
     TooManyRecords {

@@ -5,6 +5,8 @@
 //! `accepted` only once they are committed.
 //!
 //! # Layout
+//! - [`access`] — who may do what: client addresses behind proxies, the admin token, the
+//!   dashboard password and sessions.
 //! - [`alerts`] — health alert rules, one alert per episode, the notification outbox.
 //! - [`config`] — the one typed configuration (defaults < `bigscreen.toml` < `LJWX_*` env).
 //! - [`app`] — wiring: open and migrate storage, build the pipeline, serve HTTP.
@@ -28,6 +30,7 @@
 //! the response is sent. The same transaction raises the alerts the newly stored samples
 //! call for ([`alerts`]) and queues their notifications, which the outbox task delivers.
 
+pub mod access;
 pub mod alerts;
 pub mod api;
 pub mod app;

@@ -2,11 +2,13 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use ljwx_bigscreen::access::password;
 use ljwx_bigscreen::app::open_storage;
 use ljwx_bigscreen::config::Config;
-use ljwx_bigscreen::dashboard::password;
+use ljwx_bigscreen::devices::keys as device_keys;
 use ljwx_bigscreen::devices::parse_bindings_csv;
-use ljwx_bigscreen::store::{BenchMethod, BenchOptions, Store};
+use ljwx_bigscreen::ingest::validate::is_valid_device_sn;
+use ljwx_bigscreen::store::{BenchMethod, BenchOptions, KeyOwner, Store};
 use ljwx_bigscreen::{App, telemetry};
 use std::path::PathBuf;
 
@@ -74,6 +76,57 @@ enum DevicesCommand {
         /// The CSV file.
         file: PathBuf,
     },
+    /// Device keys (for `devices.auth = optional | required`).
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Issue a key and print it once on standard output (only its hash is kept).
+    Issue(KeyOwnerArgs),
+    /// List the keys (ids, issue and revocation times; never the keys themselves).
+    List(KeyOwnerArgs),
+    /// Revoke key ID, or with `--all` every valid key.
+    Revoke {
+        #[command(flatten)]
+        owner: KeyOwnerArgs,
+        /// The key id (from `list`).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<i64>,
+        /// Every valid key of the device (or customer).
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+/// Whose keys: a device's, or with `--customer` a customer's gateway keys.
+#[derive(clap::Args)]
+struct KeyOwnerArgs {
+    /// Serial number of the device.
+    #[arg(required_unless_present = "customer", conflicts_with = "customer")]
+    sn: Option<String>,
+    /// A customer id: gateway keys, good for every device bound to the customer.
+    #[arg(long)]
+    customer: Option<i64>,
+}
+
+impl KeyOwnerArgs {
+    fn owner(self) -> anyhow::Result<KeyOwner> {
+        match (self.sn, self.customer) {
+            (Some(sn), None) => {
+                anyhow::ensure!(
+                    is_valid_device_sn(&sn),
+                    "{sn:?} is not a device serial number (5–64 printable ASCII characters)"
+                );
+                Ok(KeyOwner::Device(sn))
+            }
+            (None, Some(customer)) => Ok(KeyOwner::Customer(customer)),
+            _ => anyhow::bail!("name a device serial number or --customer ID"),
+        }
+    }
 }
 
 #[tokio::main]
@@ -151,6 +204,14 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Devices {
+            command: DevicesCommand::Key { command },
+        } => {
+            let store = open_storage(&config).await?;
+            let result = keys(&store, command).await;
+            close(store).await;
+            result
+        }
+        Command::Devices {
             command: DevicesCommand::Import { file },
         } => {
             let input = std::fs::File::open(&file)
@@ -162,6 +223,69 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             println!("Bound {} devices.", imports.len());
             Ok(())
         }
+    }
+}
+
+/// Runs a `devices key` command.
+async fn keys(store: &Store, command: KeyCommand) -> anyhow::Result<()> {
+    match command {
+        KeyCommand::Issue(owner) => {
+            let owner = owner.owner()?;
+            let Some((key, info)) = device_keys::issue(store, &owner).await? else {
+                anyhow::bail!(
+                    "{} valid keys exist already: revoke one first",
+                    device_keys::MAX_ACTIVE_KEYS
+                );
+            };
+            // The key goes to standard output alone, so scripts can capture it.
+            println!("{key}");
+            eprintln!(
+                "Issued key {} for {}. It is shown only now: only its hash is kept.",
+                info.id,
+                describe(&info.owner)
+            );
+        }
+        KeyCommand::List(owner) => {
+            let owner = owner.owner()?;
+            println!("{:>8}  {:<25}  {:<25}  status", "id", "issued", "revoked");
+            for key in store.keys_of(&owner).await? {
+                let revoked = key.revoked_at.map(|t| t.to_rfc3339());
+                println!(
+                    "{:>8}  {:<25}  {:<25}  {}",
+                    key.id,
+                    key.created_at.to_rfc3339(),
+                    revoked.as_deref().unwrap_or("-"),
+                    if revoked.is_some() {
+                        "revoked"
+                    } else {
+                        "valid"
+                    }
+                );
+            }
+        }
+        KeyCommand::Revoke { owner, id, all } => {
+            let owner = owner.owner()?;
+            let revoked = store
+                .revoke_keys(&owner, if all { None } else { id }, chrono::Utc::now())
+                .await?;
+            anyhow::ensure!(
+                !revoked.is_empty(),
+                "no valid key to revoke for {}",
+                describe(&owner)
+            );
+            for key in &revoked {
+                println!("Revoked key {}.", key.id);
+            }
+            eprintln!("Running instances refuse it within a few seconds.");
+        }
+    }
+    Ok(())
+}
+
+fn describe(owner: &KeyOwner) -> String {
+    match owner {
+        KeyOwner::Device(sn) => format!("device {sn}"),
+        KeyOwner::Customer(id) => format!("the gateways of customer {id}"),
     }
 }
 

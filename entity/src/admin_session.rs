@@ -18,6 +18,9 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// The session is refused from this time on (renewed while it is used).
     pub expires_at: DateTimeUtc,
+    /// Short hash of the admin password hash the session was opened with: a session of
+    /// another password is refused.
+    pub credential: String,
 }
 
 /// Sessions have no relations.

@@ -1,7 +1,8 @@
 //! `t_ingest_batch`: the log of committed upload batches, and their idempotency record.
 //!
 //! A row is written in the same transaction as the batch's samples, so its existence means the
-//! samples are committed. A request that repeats a `batchId` gets this row's result back.
+//! samples are committed. A request that repeats a `batchId` with the same records (the same
+//! fingerprint) gets this row's result back.
 
 use sea_orm::entity::prelude::*;
 
@@ -12,8 +13,11 @@ pub struct Model {
     /// Row id.
     #[sea_orm(primary_key)]
     pub id: i64,
-    /// The client's `batchId`, or the generated one. Unique.
+    /// The client's `batchId`, or the generated one. Unique with `fingerprint`.
     pub batch_id: String,
+    /// Hex SHA-256 of the batch's records as sent, for client batch ids; empty for generated
+    /// ids (and for batches stored before fingerprints were kept).
+    pub fingerprint: String,
     /// `committed` (the only state a row is written in today).
     pub status: String,
     /// Records in the request.

@@ -20,6 +20,9 @@ mod m20261125_000007_create_device_daily;
 mod m20261125_000008_alert_episodes;
 mod m20261125_000009_dashboard;
 mod m20261126_000010_device_daily_pending;
+mod m20261201_000011_batch_fingerprint;
+mod m20261201_000012_device_keys;
+mod m20261201_000013_session_credential;
 
 /// Runs the migrations in order; `Migrator::up(&db, None)` brings a database up to date.
 pub struct Migrator;
@@ -38,6 +41,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000008_alert_episodes::Migration),
             Box::new(m20261125_000009_dashboard::Migration),
             Box::new(m20261126_000010_device_daily_pending::Migration),
+            Box::new(m20261201_000011_batch_fingerprint::Migration),
+            Box::new(m20261201_000012_device_keys::Migration),
+            Box::new(m20261201_000013_session_credential::Migration),
         ]
     }
 }

@@ -3,99 +3,30 @@
 //! admin API is disabled.
 
 use super::ApiTags;
+use super::admin::{AdminToken, disabled, storage_answer, unauthorized};
 use super::wire::ErrorBody;
+use crate::access::{Admin, Denied};
 use crate::alerts::Alert;
-use crate::config::Secret;
 use crate::store::{AlertFilter, Store, StoreError, Transition, TransitionOutcome};
 use chrono::{DateTime, Utc};
-use poem_openapi::auth::Bearer;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi, SecurityScheme};
-use subtle::ConstantTimeEq;
-use tracing::{error, info, warn};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use tracing::info;
 
 /// Largest page of the alert list.
 const MAX_PAGE_SIZE: u64 = 500;
 
-/// The admin API token, sent as `Authorization: Bearer <token>` (`LJWX_ADMIN__TOKEN`).
-#[derive(SecurityScheme)]
-#[oai(ty = "bearer")]
-pub struct AdminToken(Bearer);
-
 /// Alert endpoints.
 pub struct AlertsApi {
     store: Store,
-    token: Option<Secret>,
+    admin: Admin,
 }
 
 impl AlertsApi {
-    /// Alert endpoints over `store`, open to callers presenting `token`; `None` disables
-    /// them.
-    pub fn new(store: Store, token: Option<Secret>) -> Self {
-        let token = token.filter(|t| !t.expose().is_empty());
-        Self { store, token }
-    }
-
-    /// Compares the presented token with the configured one in constant time.
-    fn authorize(&self, presented: &AdminToken) -> Result<(), Denied> {
-        let Some(token) = &self.token else {
-            return Err(Denied::Disabled);
-        };
-        if bool::from(
-            token
-                .expose()
-                .as_bytes()
-                .ct_eq(presented.0.token.as_bytes()),
-        ) {
-            Ok(())
-        } else {
-            Err(Denied::WrongToken)
-        }
-    }
-}
-
-/// Why an admin call was refused.
-enum Denied {
-    /// No admin token is configured.
-    Disabled,
-    /// The token does not match.
-    WrongToken,
-}
-
-fn unauthorized() -> Json<ErrorBody> {
-    Json(ErrorBody::new(
-        "unauthorized",
-        "missing or wrong bearer token",
-    ))
-}
-
-fn disabled() -> Json<ErrorBody> {
-    Json(ErrorBody::new(
-        "admin_disabled",
-        "the admin API is disabled: no admin token is configured (set LJWX_ADMIN__TOKEN)",
-    ))
-}
-
-fn storage_answer(err: StoreError) -> (bool, Json<ErrorBody>) {
-    match err {
-        StoreError::Unavailable(err) => {
-            warn!(error = %err, "Alerts: database unavailable.");
-            (
-                true,
-                Json(ErrorBody::new(
-                    "storage_unavailable",
-                    "storage is temporarily unavailable; retry later",
-                )),
-            )
-        }
-        StoreError::Database(err) => {
-            error!(error = %err, "Alerts query failed.");
-            (
-                false,
-                Json(ErrorBody::new("internal", "internal server error")),
-            )
-        }
+    /// Alert endpoints over `store`, open to callers `admin` lets in.
+    pub fn new(store: Store, admin: Admin) -> Self {
+        Self { store, admin }
     }
 }
 
@@ -272,7 +203,7 @@ impl AlertsApi {
         )]
         page_size: Query<u64>,
     ) -> Result<ListResponse, ListError> {
-        self.authorize(&auth)?;
+        auth.check(&self.admin)?;
         let filter = AlertFilter {
             status: status.0.map(|s| status_name(s).to_owned()),
             level: level.0.map(|l| level_param_name(l).to_owned()),
@@ -300,7 +231,7 @@ impl AlertsApi {
         /// Alert id.
         id: Path<i64>,
     ) -> Result<AlertResponse, ErrorAnswer> {
-        self.authorize(&auth)?;
+        auth.check(&self.admin)?;
         match self.store.alert(id.0).await? {
             Some(alert) => Ok(AlertResponse::Ok(Json(alert.into()))),
             None => Err(not_found(id.0)),
@@ -317,7 +248,7 @@ impl AlertsApi {
         /// Alert id.
         id: Path<i64>,
     ) -> Result<AlertResponse, ErrorAnswer> {
-        self.authorize(&auth)?;
+        auth.check(&self.admin)?;
         self.transition(id.0, Transition::Acknowledge).await
     }
 
@@ -332,7 +263,7 @@ impl AlertsApi {
         /// Alert id.
         id: Path<i64>,
     ) -> Result<AlertResponse, ErrorAnswer> {
-        self.authorize(&auth)?;
+        auth.check(&self.admin)?;
         self.transition(id.0, Transition::Resolve).await
     }
 }

@@ -1,7 +1,11 @@
 //! The HTTP API: poem-openapi endpoints, their wire types, and the OpenAPI document.
 
+mod admin;
 mod alerts;
+pub mod body;
 mod errors;
+mod gate;
+mod keys;
 mod limit;
 mod metrics;
 mod payload;
@@ -10,10 +14,14 @@ mod traces;
 mod upload;
 pub mod wire;
 
+pub use admin::Observers;
 pub use alerts::AlertsApi;
 pub use errors::{error_to_json, panic_to_json};
-pub use limit::{UploadRateLimit, client_address, is_upload};
+pub use gate::{Gate, GateConfig, body_timeout, is_upload};
+pub use keys::KeysApi;
+pub use limit::UploadRateLimit;
 pub use metrics::{MetricsSources, scrape};
+pub use payload::UploadBodies;
 pub use status::{PING_TIMEOUT, StatusApi};
 pub use traces::TracesApi;
 pub use upload::{BYTES_PER_RECORD, UploadApi, overloaded};
@@ -29,12 +37,14 @@ pub enum ApiTags {
     Status,
     /// Health alerts and their lifecycle (admin token required).
     Alerts,
-    /// Where recent uploads spent their time.
+    /// Where recent uploads spent their time (admin token or dashboard session).
     Traces,
+    /// Device keys and gateway keys (admin token required).
+    Keys,
 }
 
 /// The documented API.
-pub type ApiService = OpenApiService<(UploadApi, StatusApi, AlertsApi, TracesApi), ()>;
+pub type ApiService = OpenApiService<(UploadApi, StatusApi, AlertsApi, TracesApi, KeysApi), ()>;
 
 /// Title of the OpenAPI document.
 pub const TITLE: &str = "LJWX BigScreen API";
@@ -45,9 +55,10 @@ pub fn service(
     status: StatusApi,
     alerts: AlertsApi,
     traces: TracesApi,
+    keys: KeysApi,
 ) -> ApiService {
     OpenApiService::new(
-        (upload, status, alerts, traces),
+        (upload, status, alerts, traces, keys),
         TITLE,
         env!("CARGO_PKG_VERSION"),
     )

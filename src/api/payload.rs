@@ -2,14 +2,14 @@
 //!
 //! poem-openapi's `Json<T>` would fail the whole request on the first wrong field and would
 //! answer a missing `Content-Type` with 415. Devices must not lose a batch to either, so the
-//! body is read here as bytes (within the size limit, with or without a content type) and
-//! parsed by [`crate::ingest`], while the OpenAPI document still shows the schema of `T`.
+//! body is read here as bytes (within the size limit, at the server's minimum pace and
+//! within the read budget, with or without a content type) and parsed by [`crate::ingest`],
+//! while the OpenAPI document still shows the schema of `T`.
 
-use crate::config::IngestConfig;
+use super::body::{self, BodyError, Pace, ReadBody, ReadBudget};
 use crate::error::IngestError;
-use bytes::{Bytes, BytesMut};
+use crate::ingest::WriteError;
 use futures_util::StreamExt;
-use poem::http::header::CONTENT_LENGTH;
 use poem::{Request, RequestBody};
 use poem_openapi::payload::{ParsePayload, Payload};
 use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchemaRef, Registry};
@@ -18,10 +18,21 @@ use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 use std::marker::PhantomData;
 use std::time::Instant;
 
+/// How upload bodies are read; request data of the upload routes.
+#[derive(Debug, Clone)]
+pub struct UploadBodies {
+    /// Largest body, in bytes (`ingest.max_body_bytes`).
+    pub max_bytes: usize,
+    /// The pace a body must keep.
+    pub pace: Pace,
+    /// Room for bodies being received.
+    pub budget: ReadBudget,
+}
+
 /// A JSON upload body, documented as `T`.
 pub struct JsonUpload<T> {
-    /// The raw body, or why it could not be read (too large, unreadable).
-    pub body: Result<Bytes, IngestError>,
+    /// The raw body, or why it could not be read (too large, too slow, unreadable).
+    pub body: Result<ReadBody, IngestError>,
     /// When reading the request began, for `processing_time_ms`.
     pub started: Instant,
     /// When the body was read.
@@ -51,18 +62,26 @@ impl<T: Type> ParsePayload for JsonUpload<T> {
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
         let started = Instant::now();
-        let limit = request.data::<IngestConfig>().map_or_else(
-            || IngestConfig::default().max_body_bytes,
-            |c| c.max_body_bytes,
-        );
-        let declared = request
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        let body = match body.take() {
-            Ok(body) => read_limited(body, declared, limit).await,
-            Err(_) => Err(unreadable()),
+        let body = match (request.data::<UploadBodies>(), body.take()) {
+            (Some(rules), Ok(body)) => {
+                let limit = rules.max_bytes;
+                // Up to the limit again is read and dropped before a 413 (see `body::read`).
+                body::read(
+                    body,
+                    limit,
+                    limit.saturating_mul(2),
+                    rules.pace,
+                    Some(&rules.budget),
+                )
+                .await
+                .map_err(|err| match err {
+                    BodyError::TooLarge => IngestError::BodyTooLarge { limit },
+                    BodyError::TooSlow => IngestError::BodyTimeout,
+                    BodyError::Busy => IngestError::Write(WriteError::Overloaded),
+                    BodyError::Broken => unreadable(),
+                })
+            }
+            _ => Err(unreadable()),
         };
         Ok(Self {
             body,
@@ -70,39 +89,6 @@ impl<T: Type> ParsePayload for JsonUpload<T> {
             read: Instant::now(),
             _schema: PhantomData,
         })
-    }
-}
-
-/// Reads at most `limit` bytes. A larger body is answered 413, but only after reading (and
-/// discarding) up to `limit` more bytes: a client still sending when the answer comes would
-/// see a broken pipe instead of the 413. Beyond that the connection is dropped.
-async fn read_limited(
-    body: poem::Body,
-    declared: Option<usize>,
-    limit: usize,
-) -> Result<Bytes, IngestError> {
-    let too_large = IngestError::BodyTooLarge { limit };
-    let drain_cap = limit.saturating_mul(2);
-    if declared.is_some_and(|len| len > drain_cap) {
-        return Err(too_large);
-    }
-    let mut stream = body.into_bytes_stream();
-    let mut buf = BytesMut::with_capacity(declared.unwrap_or(8 * 1024).min(limit));
-    let mut seen = 0usize;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| unreadable())?;
-        seen = seen.saturating_add(chunk.len());
-        if seen > drain_cap {
-            return Err(too_large);
-        }
-        if seen <= limit {
-            buf.extend_from_slice(&chunk);
-        }
-    }
-    if seen > limit {
-        Err(too_large)
-    } else {
-        Ok(buf.freeze())
     }
 }
 

@@ -1,6 +1,7 @@
 //! `GET /api/health` and `GET /api/stats` (DESIGN §2).
 
 use super::ApiTags;
+use super::admin::{Observers, ViewError, Viewer};
 use super::wire::ErrorBody;
 use crate::devices::DeviceDirectory;
 use crate::ingest::Writer;
@@ -25,6 +26,7 @@ pub struct StatusApi {
     activity: Activity,
     monitor: Monitor,
     zone: Zone,
+    observers: Observers,
 }
 
 impl StatusApi {
@@ -36,6 +38,7 @@ impl StatusApi {
         activity: Activity,
         monitor: Monitor,
         zone: Zone,
+        observers: Observers,
     ) -> Self {
         Self {
             store,
@@ -44,6 +47,7 @@ impl StatusApi {
             activity,
             monitor,
             zone,
+            observers,
         }
     }
 }
@@ -196,10 +200,12 @@ impl StatusApi {
     ///
     /// Host CPU, memory, disk and network and this service's CPU and memory, sampled every
     /// `monitor.interval_ms` (default 10 s), the last `monitor.history` points (default 100),
-    /// and the threshold events (CPU above 80 %, memory above 85 % by default).
+    /// and the threshold events (CPU above 80 %, memory above 85 % by default). Needs the
+    /// admin token or a dashboard session unless `observability.public` is set.
     #[oai(path = "/api/monitor", method = "get")]
-    async fn monitor(&self) -> Json<MonitorReport> {
-        Json(self.monitor.report())
+    async fn monitor(&self, viewer: Viewer) -> Result<Json<MonitorReport>, ViewError> {
+        self.observers.allow(&viewer).await?;
+        Ok(Json(self.monitor.report()))
     }
 
     /// Today's statistics

@@ -1,7 +1,10 @@
 //! `GET /api/traces…`: the recent-trace store (DESIGN §8) — where each recent upload spent its
-//! time, the slowest ones, and per-stage percentiles over 1, 5 and 15 minutes.
+//! time, the slowest ones, and per-stage percentiles over 1, 5 and 15 minutes. Traces carry
+//! batch ids: they need the admin token or a dashboard session unless
+//! `observability.public` is set.
 
 use super::ApiTags;
+use super::admin::{Observers, ViewError, Viewer};
 use super::wire::ErrorBody;
 use crate::telemetry::traces::{BatchTrace, StagePercentiles, TraceStore};
 use chrono::Utc;
@@ -12,12 +15,13 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 /// Trace endpoints.
 pub struct TracesApi {
     traces: TraceStore,
+    observers: Observers,
 }
 
 impl TracesApi {
-    /// Endpoints reading `traces`.
-    pub fn new(traces: TraceStore) -> Self {
-        Self { traces }
+    /// Endpoints reading `traces`, for those `observers` let in.
+    pub fn new(traces: TraceStore, observers: Observers) -> Self {
+        Self { traces, observers }
     }
 }
 
@@ -49,14 +53,16 @@ impl TracesApi {
     #[oai(path = "/api/traces", method = "get")]
     async fn recent(
         &self,
+        viewer: Viewer,
         /// How many, 1–500.
         #[oai(
             default = "default_limit",
             validator(minimum(value = "1"), maximum(value = "500"))
         )]
         limit: Query<usize>,
-    ) -> Json<Vec<BatchTrace>> {
-        Json(self.traces.recent(limit.0))
+    ) -> Result<Json<Vec<BatchTrace>>, ViewError> {
+        self.observers.allow(&viewer).await?;
+        Ok(Json(self.traces.recent(limit.0)))
     }
 
     /// Slowest recent uploads
@@ -65,14 +71,16 @@ impl TracesApi {
     #[oai(path = "/api/traces/slowest", method = "get")]
     async fn slowest(
         &self,
+        viewer: Viewer,
         /// How many, 1–100.
         #[oai(
             default = "default_slowest",
             validator(minimum(value = "1"), maximum(value = "100"))
         )]
         limit: Query<usize>,
-    ) -> Json<Vec<BatchTrace>> {
-        Json(self.traces.slowest(limit.0))
+    ) -> Result<Json<Vec<BatchTrace>>, ViewError> {
+        self.observers.allow(&viewer).await?;
+        Ok(Json(self.traces.slowest(limit.0)))
     }
 
     /// Stage percentiles
@@ -81,33 +89,37 @@ impl TracesApi {
     #[oai(path = "/api/traces/stages", method = "get")]
     async fn stages(
         &self,
+        viewer: Viewer,
         /// Window in minutes, 1–15.
         #[oai(
             default = "default_window",
             validator(minimum(value = "1"), maximum(value = "15"))
         )]
         window_minutes: Query<u32>,
-    ) -> Json<StageReport> {
-        Json(StageReport {
+    ) -> Result<Json<StageReport>, ViewError> {
+        self.observers.allow(&viewer).await?;
+        Ok(Json(StageReport {
             window_minutes: window_minutes.0,
             stages: self.traces.percentiles(window_minutes.0, Utc::now()),
-        })
+        }))
     }
 
     /// One upload's trace
     #[oai(path = "/api/traces/:trace_id", method = "get")]
     async fn one(
         &self,
+        viewer: Viewer,
         /// The trace id (32 hex digits), as answered in `trace_id`.
         trace_id: Path<String>,
-    ) -> TraceResponse {
-        match self.traces.get(&trace_id.0) {
+    ) -> Result<TraceResponse, ViewError> {
+        self.observers.allow(&viewer).await?;
+        Ok(match self.traces.get(&trace_id.0) {
             Some(trace) => TraceResponse::Ok(Json(trace)),
             None => TraceResponse::NotFound(Json(ErrorBody::new(
                 "not_found",
                 "no such trace among the recent ones",
             ))),
-        }
+        })
     }
 }
 

@@ -5,7 +5,7 @@ use super::payload::{JsonUpload, discard_body};
 use super::wire::{BatchDoc, ErrorBody, HealthDataDoc, UploadResult};
 use crate::error::IngestError;
 use crate::ingest::{Ingest, Upload, WriteError, parse_batch, parse_single};
-use crate::store::StoreError;
+use crate::store::{DeviceKey, StoreError};
 use crate::telemetry::traces::{RequestTrace, TraceStore};
 use poem::Request;
 use poem_openapi::payload::Json;
@@ -52,19 +52,35 @@ impl UploadApi {
             .cloned()
             .unwrap_or_else(|| RequestTrace::start(route, None));
         let span = trace.span.clone();
+        let key = req.extensions().get::<DeviceKey>();
         let work = async {
             trace.stage("admission", trace.arrived, body.started);
             trace.stage("read", body.started, body.read);
-            let upload = body.body.and_then(|bytes| {
+            // Parsing and committing hold one of the writer's upload slots; reading did not,
+            // so slow senders never keep an upload that has arrived from its slot.
+            let waiting = Instant::now();
+            let slot = match body.body {
+                Ok(read) => match self.ingest.slot().await {
+                    Some(slot) => Ok((read, slot)),
+                    None => Err(IngestError::Write(WriteError::Overloaded)),
+                },
+                Err(err) => Err(err),
+            };
+            trace.stage("slot", waiting, Instant::now());
+            let upload = slot.and_then(|(read, slot)| {
                 let parsing = Instant::now();
-                let upload =
-                    tracing::info_span!("parse", bytes = bytes.len()).in_scope(|| parse(&bytes));
+                let upload = tracing::info_span!("parse", bytes = read.bytes.len())
+                    .in_scope(|| parse(&read.bytes));
                 trace.stage("parse", parsing, Instant::now());
-                upload
+                upload.map(|upload| (upload, slot))
             });
-            let records = upload.as_ref().map_or(0, |u| u.records.len());
+            let records = upload.as_ref().map_or(0, |(u, _)| u.records.len());
             let result = match upload {
-                Ok(upload) => self.ingest.upload(upload, body.started, &mut trace).await,
+                Ok((upload, _slot)) => {
+                    self.ingest
+                        .upload(upload, key, body.started, &mut trace)
+                        .await
+                }
                 Err(err) => Err(err),
             };
             let batch_id = result.as_ref().ok().map(|r| r.batch.batch_id.clone());
@@ -105,10 +121,38 @@ pub enum UploadResponse {
     /// (`no_valid_records`, with the reasons in `details`). Nothing was stored.
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
+    /// With device keys on (`devices.auth`): the key is missing (when required), unknown or
+    /// revoked (`unauthorized`). Nothing was stored.
+    #[oai(status = 401)]
+    Unauthorized(
+        Json<ErrorBody>,
+        /// `Bearer`, and `error="invalid_token"` when a key was sent.
+        #[oai(header = "WWW-Authenticate")]
+        String,
+    ),
+    /// The body arrived slower than the server's minimum pace and was cut off
+    /// (`body_timeout`). Nothing was stored; the connection is closed.
+    #[oai(status = 408)]
+    RequestTimeout(
+        Json<ErrorBody>,
+        /// `close`.
+        #[oai(header = "Connection")]
+        String,
+    ),
     /// Body larger than the limit (default 10 MiB, `body_too_large`) or more records than the
     /// limit (default 10 000, `too_many_records`). Nothing was stored.
     #[oai(status = 413)]
     PayloadTooLarge(Json<ErrorBody>),
+    /// This client sent more uploads than the per-client rate limit allows
+    /// (`rate_limited`, when `rate_limit.enabled`). Nothing was stored; retry after
+    /// `Retry-After` seconds.
+    #[oai(status = 429)]
+    TooManyRequests(
+        Json<ErrorBody>,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        u64,
+    ),
     /// An unexpected server error. Nothing was stored; the detail is in the server log.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -175,7 +219,8 @@ pub async fn overloaded(req: poem::Request) -> poem::Response {
         .into_response()
 }
 
-fn storage_unavailable() -> UploadResponse {
+/// 503 while storage is unavailable.
+pub(super) fn storage_unavailable() -> UploadResponse {
     UploadResponse::Unavailable(
         Json(ErrorBody::new(
             "storage_unavailable",
@@ -190,7 +235,10 @@ fn response_status(response: &UploadResponse) -> u16 {
     match response {
         UploadResponse::Accepted(..) => 200,
         UploadResponse::BadRequest(_) => 400,
+        UploadResponse::Unauthorized(..) => 401,
+        UploadResponse::RequestTimeout(..) => 408,
         UploadResponse::PayloadTooLarge(_) => 413,
+        UploadResponse::TooManyRequests(..) => 429,
         UploadResponse::Internal(_) => 500,
         UploadResponse::Unavailable(..) => 503,
     }
@@ -219,6 +267,13 @@ fn respond(result: Result<crate::ingest::BatchResult, IngestError>) -> UploadRes
             "body_too_large",
             format!("the request body is larger than {limit} bytes"),
         ))),
+        IngestError::BodyTimeout => R::RequestTimeout(
+            Json(ErrorBody::new(
+                "body_timeout",
+                "the request body arrived too slowly; nothing was stored",
+            )),
+            "close".to_owned(),
+        ),
         IngestError::TooManyRecords { count, limit } => R::PayloadTooLarge(Json(ErrorBody::new(
             "too_many_records",
             format!("the batch has {count} records; at most {limit} are accepted per request"),

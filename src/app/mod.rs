@@ -1,32 +1,35 @@
 //! Wiring: from a [`Config`] to a running HTTP server.
 
+mod conn;
 mod server;
 
+use crate::access::password::{self, PasswordError};
+use crate::access::{Admin, Auth, Clients};
 use crate::alerts::outbox::OutboxTask;
 use crate::alerts::{self, AlertsError};
+use crate::api::body::{Pace, ReadBudget};
 use crate::api::{
-    self, AlertsApi, ApiService, MetricsSources, StatusApi, TracesApi, UploadApi, UploadRateLimit,
+    self, AlertsApi, ApiService, Gate, GateConfig, KeysApi, MetricsSources, Observers, StatusApi,
+    TracesApi, UploadApi, UploadBodies, UploadRateLimit,
 };
 use crate::config::Config;
-use crate::dashboard::password::{self, PasswordError};
-use crate::dashboard::{Auth, Dashboard, Feed, FeedTask, Sources};
-use crate::devices::DeviceDirectory;
+use crate::dashboard::{Dashboard, Feed, FeedTask, Sources};
+use crate::devices::{DeviceDirectory, DeviceKeys, KeysTask};
 use crate::ingest::activity::{Activity, ActivityTask};
 use crate::ingest::{Ingest, Writer, WriterTasks};
 use crate::monitor::{Monitor, MonitorTask};
 use crate::redis::Redis;
 use crate::store::{self, Store};
 use crate::telemetry::metrics as telemetry;
-use crate::telemetry::traces::{RequestTrace, TraceStore};
+use crate::telemetry::traces::TraceStore;
 use crate::zone::{UnknownZone, Zone};
-use migration::{Migrator, MigratorTrait};
 use poem::endpoint::BoxEndpoint;
 use poem::middleware::{CatchPanic, Cors};
 use poem::{Endpoint, EndpointExt, Route};
 use sea_orm::DbErr;
 use std::future::Future;
 use std::time::Duration;
-use tracing::{Instrument, info};
+use tracing::info;
 
 /// How long shutdown waits for in-flight requests.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -55,6 +58,9 @@ pub enum StartupError {
     /// The dashboard password could not be set up.
     #[error("dashboard password: {0}")]
     Password(#[from] PasswordError),
+    /// The device keys could not be read.
+    #[error("cannot read the device keys: {0}")]
+    Keys(#[source] crate::store::StoreError),
 }
 
 /// Opens the database of `config`, brings its schema up to date and checks that it has what
@@ -64,7 +70,7 @@ pub async fn open_storage(config: &Config) -> Result<Store, StartupError> {
     let db = store::connect(&config.database)
         .await
         .map_err(StartupError::Database)?;
-    Migrator::up(&db, None)
+    store::migrate(&db, store::is_sqlite_file(config.database.url.expose()))
         .await
         .map_err(StartupError::Migration)?;
     let store = Store::new(db).with_postgres_copy(config.writer.postgres_copy);
@@ -81,6 +87,10 @@ pub struct App {
     store: Store,
     zone: Zone,
     devices: DeviceDirectory,
+    keys: DeviceKeys,
+    keys_task: KeysTask,
+    clients: Clients,
+    admin: Admin,
     writer: Writer,
     writer_tasks: WriterTasks,
     activity: Activity,
@@ -103,6 +113,9 @@ impl App {
             .await
             .map_err(|err| StartupError::Redis(err.to_string()))?;
         let devices = DeviceDirectory::new(store.clone(), redis.clone(), &config.devices);
+        let (keys, keys_task) = DeviceKeys::start(store.clone(), redis.clone())
+            .await
+            .map_err(StartupError::Keys)?;
         let (alert_engine, outbox_task) = alerts::start(&store, &config.alerts)?.unzip();
         let (writer, writer_tasks) =
             Writer::start(store.clone(), zone, &config.writer, alert_engine);
@@ -110,13 +123,10 @@ impl App {
         let (monitor, monitor_task) = Monitor::start(&config.monitor);
         let metrics = telemetry::install();
         let traces = TraceStore::new(config.traces.recent);
-        let password_hash = password::resolve(&config.admin, &store).await?;
-        let auth = Auth::new(
-            &config.admin,
-            config.rate_limit.trust_forwarded_for,
-            store.clone(),
-            password_hash,
-        );
+        let password_hash = password::resolve(&config.admin, &store, &config.data_dir).await?;
+        let clients = Clients::new(&config.server);
+        let auth = Auth::new(&config.admin, clients.clone(), store.clone(), password_hash);
+        let admin = Admin::new(config.admin.token.clone());
         let sources = Sources {
             store: store.clone(),
             writer: writer.clone(),
@@ -141,6 +151,10 @@ impl App {
             store,
             zone,
             devices,
+            keys,
+            keys_task,
+            clients,
+            admin,
             writer,
             writer_tasks,
             activity,
@@ -165,6 +179,11 @@ impl App {
         &self.store
     }
 
+    /// The device keys.
+    pub fn keys(&self) -> &DeviceKeys {
+        &self.keys
+    }
+
     /// The documented API.
     pub fn api(&self) -> ApiService {
         let ingest = Ingest::new(
@@ -172,6 +191,11 @@ impl App {
             self.writer.clone(),
             self.activity.clone(),
         );
+        let observers = Observers {
+            admin: self.admin.clone(),
+            auth: self.dashboard.auth.clone(),
+            public: self.config.observability.public,
+        };
         api::service(
             UploadApi::new(ingest, self.config.ingest.max_records, self.traces.clone()),
             StatusApi::new(
@@ -181,9 +205,11 @@ impl App {
                 self.activity.clone(),
                 self.monitor.clone(),
                 self.zone,
+                observers.clone(),
             ),
-            AlertsApi::new(self.store.clone(), self.config.admin.token.clone()),
-            TracesApi::new(self.traces.clone()),
+            AlertsApi::new(self.store.clone(), self.admin.clone()),
+            TracesApi::new(self.traces.clone(), observers),
+            KeysApi::new(self.keys.clone(), self.admin.clone()),
         )
     }
 
@@ -205,70 +231,41 @@ impl App {
             .nest("/", api);
         // After the API's nest at "/", which would otherwise take "/" itself.
         let route = self.dashboard.routes(route);
+        let server = &self.config.server;
+        let pace = Pace {
+            grace: Duration::from_secs(server.body_timeout_secs.max(1)),
+            min_bytes_per_sec: server.body_min_bytes_per_sec,
+        };
+        let max_body = self.config.ingest.max_body_bytes;
+        let endpoint = route.data(UploadBodies {
+            max_bytes: max_body,
+            pace,
+            // A body larger than the budget could never be received whole.
+            budget: ReadBudget::new(
+                server.read_memory_bytes.max(max_body),
+                self.writer.queue_wait(),
+            ),
+        });
+        let endpoint = endpoint
+            .with(Gate::new(GateConfig {
+                rate_limit: UploadRateLimit::new(&self.config.rate_limit, self.clients.clone()),
+                auth: self.config.devices.auth,
+                keys: self.keys.clone(),
+                writer: self.writer.clone(),
+                max_form_bytes: server.max_form_bytes,
+                pace,
+            }))
+            .boxed();
+        // Outside the gate: a browser's preflight is answered without a key or a body.
         let cors = &self.config.cors;
-        let endpoint = route.data(self.config.ingest.clone());
         let endpoint = if cors.allowed_origins.is_empty() {
-            endpoint.boxed()
+            endpoint
         } else {
             endpoint
                 .with(Cors::new().allow_origins(cors.allowed_origins.iter().cloned()))
                 .boxed()
         };
-        // Shed uploads the writer has no room for before their bodies are read and parsed.
-        let writer = self.writer.clone();
-        let endpoint = endpoint
-            .around(move |ep, req| {
-                let writer = writer.clone();
-                async move {
-                    if api::is_upload(req.uri().path()) {
-                        let rows = req
-                            .header("content-length")
-                            .and_then(|v| v.parse::<usize>().ok())
-                            .map_or(1, |len| len / api::BYTES_PER_RECORD);
-                        let Some(_slot) = writer.admit(rows).await else {
-                            return Ok(api::overloaded(req).await);
-                        };
-                        return ep.call(req).await;
-                    }
-                    ep.call(req).await
-                }
-            })
-            .boxed();
-        // Uploads get their trace context before admission, so the admission wait is a stage
-        // of their trace and even a shed upload answers with a `traceparent`.
-        let endpoint = endpoint
-            .around(|ep, mut req| async move {
-                if !api::is_upload(req.uri().path()) {
-                    return ep.call(req).await;
-                }
-                let trace = RequestTrace::start(req.uri().path(), req.header("traceparent"));
-                let traceparent = trace.context.traceparent();
-                let span = trace.span.clone();
-                req.extensions_mut().insert(trace);
-                let mut response = ep.call(req).instrument(span).await?;
-                if let Ok(value) = traceparent.parse() {
-                    response.headers_mut().insert("traceparent", value);
-                }
-                Ok(response)
-            })
-            .boxed();
         let activity = self.activity.clone();
-        let endpoint = match UploadRateLimit::new(&self.config.rate_limit) {
-            None => endpoint,
-            Some(limit) => endpoint
-                .around(move |ep, req| {
-                    let limit = limit.clone();
-                    async move {
-                        if api::is_upload(req.uri().path())
-                            && let Some(refused) = limit.check(&req)
-                        {
-                            return Ok(refused);
-                        }
-                        ep.call(req).await
-                    }
-                })
-                .boxed(),
-        };
         endpoint
             .catch_all_error(api::error_to_json)
             .with(CatchPanic::new().with_handler(api::panic_to_json))
@@ -301,6 +298,7 @@ impl App {
     pub async fn close(self) {
         self.feed_task.shutdown().await;
         self.writer_tasks.shutdown().await;
+        self.keys_task.shutdown().await;
         self.activity_task.shutdown().await;
         self.monitor_task.shutdown().await;
         if let Some(task) = self.outbox_task {
@@ -331,7 +329,14 @@ impl App {
             // In-flight uploads are waiting for their commit: flush now, not after linger.
             stop_writer.cancel();
         };
-        server::serve(listener, self.endpoint(), shutdown, SHUTDOWN_GRACE).await;
+        server::serve(
+            listener,
+            self.endpoint(),
+            &self.config.server,
+            shutdown,
+            SHUTDOWN_GRACE,
+        )
+        .await;
         info!("HTTP server stopped; draining the writer.");
         self.close().await;
         Ok(())

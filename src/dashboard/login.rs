@@ -1,7 +1,7 @@
 //! `/login` and `/logout`.
 
-use super::auth::Auth;
-use super::{Dashboard, Session, csrf_refused, html, plain_error, unavailable, with_cookie};
+use super::{Dashboard, csrf_refused, html, plain_error, unavailable, with_cookie};
+use crate::access::{Auth, Session};
 use askama::Template;
 use poem::http::StatusCode;
 use poem::web::{Data, Form, Query, Redirect};
@@ -74,7 +74,23 @@ pub async fn submit(req: &Request, dashboard: Data<&Dashboard>, form: Form<Login
         );
     }
     let password = form.0.password.unwrap_or_default();
-    if password.is_empty() || !auth.password_ok(password).await {
+    let right = if password.is_empty() {
+        false
+    } else {
+        match auth.password_ok(password).await {
+            Ok(right) => right,
+            Err(_) => {
+                warn!("Dashboard login: too many password checks at once; answered 503.");
+                return plain_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Too many logins at once; try again in a moment.",
+                )
+                .with_header("retry-after", 5)
+                .into_response();
+            }
+        }
+    };
+    if !right {
         info!(client = ?auth.client(req), "Dashboard login refused: wrong password.");
         return render_form(
             auth,
@@ -131,11 +147,19 @@ fn render_form(auth: &Auth, next: &str, message: Option<&str>, status: StatusCod
     with_cookie(response, &cookie)
 }
 
-/// Where to go after login: a path of this site only (never `//host` or a URL), so the login
-/// form cannot be used to send people elsewhere.
+/// Where to go after login: a path of this site only, so the login form cannot be used to
+/// send people elsewhere. Browsers read `//host`, `/\\host` and paths with tabs or line
+/// breaks in them (which they drop) as other sites, so none of these is taken.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        Some(n)
+            if n.starts_with('/')
+                && !n.contains("//")
+                && !n.contains('\\')
+                && !n.chars().any(char::is_control) =>
+        {
+            n.to_owned()
+        }
         _ => "/".to_owned(),
     }
 }
@@ -153,6 +177,10 @@ mod tests {
         assert_eq!(safe_next(Some("//evil.example")), "/");
         assert_eq!(safe_next(Some("https://evil.example")), "/");
         assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(Some("/\t/evil.example")), "/");
+        assert_eq!(safe_next(Some("/\n/evil.example")), "/");
+        assert_eq!(safe_next(Some("/alerts//x")), "/");
+        assert_eq!(safe_next(Some("alerts")), "/");
         assert_eq!(safe_next(None), "/");
     }
 }

@@ -7,19 +7,18 @@
 
 mod alerts;
 mod assets;
-mod auth;
 mod devices;
 mod feed;
 mod format;
 mod fragments;
 mod login;
 mod overview;
-pub mod password;
 mod system;
 mod traces;
 
-pub use auth::{Auth, Session};
 pub use feed::{Feed, FeedTask, Live, Sources};
+
+use crate::access::{Auth, Session};
 
 use askama::Template;
 use poem::endpoint::BoxEndpoint;

@@ -1,14 +1,16 @@
 //! Device → wearer mapping (DESIGN §6): L1 in process (moka), L2 Redis (optional, shared by
-//! instances), L3 the batched SQL lookup; and the bindings file import for standalone
-//! deployments.
+//! instances), L3 the batched SQL lookup; the bindings file import for standalone
+//! deployments; and the device keys that uploads may have to present ([`keys`]).
 //!
 //! Both "bound to user X" and "bound to nobody" are cached, the latter for a shorter time so
 //! a binding written by ljwx-boot is picked up soon. Concurrent misses for the same device
 //! share one lookup. Redis failures never fail an upload: the lookup goes on to SQL.
 
 mod import;
+pub mod keys;
 
 pub use import::{ImportError, parse_bindings_csv};
+pub use keys::{DeviceKeys, KeysTask};
 
 use crate::config::DevicesConfig;
 use crate::redis::Redis;

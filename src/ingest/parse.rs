@@ -3,8 +3,10 @@
 
 use super::record::{Field, RawRecord};
 use crate::error::IngestError;
+use crate::telemetry::traceparent::hex;
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
 
 /// Longest `batchId`, in characters (the column is `VARCHAR(64)`).
 const MAX_BATCH_ID_CHARS: usize = 64;
@@ -14,6 +16,9 @@ const MAX_BATCH_ID_CHARS: usize = 64;
 pub struct Upload {
     /// The client's `batchId`, if it sent a non-empty one.
     pub batch_id: Option<String>,
+    /// With a client `batchId`: SHA-256 (hex) of the records as sent, so that a repeat of
+    /// the same batch can be told from another batch that reuses the id. Empty otherwise.
+    pub fingerprint: String,
     /// One entry per element of `data`, in order.
     pub records: Vec<Result<RawRecord, String>>,
 }
@@ -42,12 +47,35 @@ pub fn parse_batch(body: &[u8], max_records: usize) -> Result<Upload, IngestErro
         });
     }
     let batch_id = batch_id(envelope.batch_id)?;
+    let fingerprint = if batch_id.is_some() {
+        fingerprint(&data)
+    } else {
+        String::new()
+    };
     let records = data
         .iter()
         .enumerate()
         .map(|(index, raw)| record(index, raw.get()))
         .collect();
-    Ok(Upload { batch_id, records })
+    Ok(Upload {
+        batch_id,
+        fingerprint,
+        records,
+    })
+}
+
+/// SHA-256 of the records' JSON text, each prefixed by its length: the same records sent
+/// again (a retry) give the same fingerprint whatever the spacing between them; any change
+/// inside a record gives another. A cryptographic hash, so that nobody can make other records
+/// pass for a batch already stored under the id.
+fn fingerprint(records: &[&RawValue]) -> String {
+    let mut hash = Sha256::new();
+    for raw in records {
+        let text = raw.get().as_bytes();
+        hash.update((text.len() as u64).to_le_bytes());
+        hash.update(text);
+    }
+    hex(&hash.finalize())
 }
 
 /// Parses `POST /upload_health_data`: one record object.
@@ -55,6 +83,7 @@ pub fn parse_single(body: &[u8]) -> Result<Upload, IngestError> {
     let raw: &RawValue = serde_json::from_slice(body).map_err(json_error)?;
     Ok(Upload {
         batch_id: None,
+        fingerprint: String::new(),
         records: vec![record(0, raw.get())],
     })
 }
@@ -121,6 +150,35 @@ mod tests {
         assert_eq!(
             upload.records[2].as_ref().err().map(String::as_str),
             Some("index 2: duplicate field `heartRate`")
+        );
+    }
+
+    #[test]
+    fn fingerprint_tells_other_records_from_a_retry() {
+        let of = |body: &str| {
+            parse_batch(body.as_bytes(), 10)
+                .expect("parses")
+                .fingerprint
+        };
+        let first = of(r#"{"batchId": "b1", "data": [{"deviceSn": "W0001", "timestamp": 1}]}"#);
+        assert_eq!(first.len(), 64);
+        assert_eq!(
+            first,
+            of(r#"{"data":  [ {"deviceSn": "W0001", "timestamp": 1} ],"batchId":"b1"}"#),
+            "spacing between records and the order of the envelope's keys do not matter"
+        );
+        assert_ne!(
+            first,
+            of(r#"{"batchId": "b1", "data": [{"deviceSn": "W0002", "timestamp": 1}]}"#)
+        );
+        // Records are length-prefixed: moving a boundary is another batch.
+        assert_ne!(
+            of(r#"{"batchId": "b", "data": ["ab", "c"]}"#),
+            of(r#"{"batchId": "b", "data": ["a", "bc"]}"#)
+        );
+        assert_eq!(
+            of(r#"{"data": [{"deviceSn": "W0001", "timestamp": 1}]}"#),
+            ""
         );
     }
 

@@ -6,15 +6,17 @@ use super::validate::{Checked, check};
 use super::{Sample, Upload};
 use crate::devices::DeviceDirectory;
 use crate::error::IngestError;
-use crate::store::{CommitBatch, Committed, MappedSample, StoredBatch};
+use crate::store::{
+    Binding, CommitBatch, Committed, DeviceKey, KeyOwner, MAX_DETAILS, MappedSample, StoredBatch,
+    with_reused_note,
+};
 use crate::telemetry::metrics as telemetry;
 use crate::telemetry::traces::RequestTrace;
 use chrono::Utc;
+use std::collections::HashMap;
 use std::time::Instant;
+use tokio::sync::OwnedSemaphorePermit;
 use tracing::{Instrument, debug, field, info_span};
-
-/// Most strings answered in `error_details` (the seed's `errors[:10]`).
-const MAX_DETAILS: usize = 10;
 
 /// Runs uploads from parsed body to committed rows.
 #[derive(Clone)]
@@ -44,11 +46,19 @@ impl Ingest {
         }
     }
 
-    /// Stores the valid records of `upload` and answers once they are committed.
-    /// `started` is when reading the request began; the stages are added to `trace`.
+    /// One of the writer's upload slots, held from parsing a body until its answer (see
+    /// [`Writer::slot`]).
+    pub async fn slot(&self) -> Option<OwnedSemaphorePermit> {
+        self.writer.slot().await
+    }
+
+    /// Stores the valid records of `upload` and answers once they are committed. With a
+    /// device `key`, records of devices it does not cover are rejected. `started` is when
+    /// reading the request began; the stages are added to `trace`.
     pub async fn upload(
         &self,
         upload: Upload,
+        key: Option<&DeviceKey>,
         started: Instant,
         trace: &mut RequestTrace,
     ) -> Result<BatchResult, IngestError> {
@@ -57,35 +67,48 @@ impl Ingest {
         let validate_span = info_span!("validate", records = upload.records.len()).entered();
         let total = upload.records.len();
         let now = Utc::now();
-        let mut samples = Vec::with_capacity(total);
-        let mut errors = Vec::new();
-        let mut warnings = Vec::new();
-        let mut rejected = 0;
+        let mut checked = Checks::with_capacity(total);
         for (index, record) in upload.records.into_iter().enumerate() {
             match record.map(|raw| check(index, raw, now)) {
-                Ok(Checked::Valid(sample, w)) => {
-                    samples.push(sample);
-                    warnings.extend(w);
-                }
-                Ok(Checked::Rejected(e)) => {
-                    rejected += 1;
-                    errors.extend(e);
-                }
-                Err(e) => {
-                    rejected += 1;
-                    errors.push(e);
-                }
+                Ok(Checked::Valid(sample, warnings)) => match key.map(|k| &k.owner) {
+                    Some(KeyOwner::Device(device)) if *device != sample.device_sn => {
+                        checked.reject(index, vec![not_covered(index)]);
+                    }
+                    _ => checked.keep(index, sample, warnings),
+                },
+                Ok(Checked::Rejected(errors)) => checked.reject(index, errors),
+                Err(error) => checked.reject(index, vec![error]),
             }
         }
-        let warning_count = warnings.len();
-        let details: Vec<String> = errors
-            .into_iter()
-            .chain(warnings)
-            .take(MAX_DETAILS)
-            .collect();
         drop(validate_span);
         trace.stage("validate", validating, Instant::now());
+
+        let resolving = Instant::now();
+        let resolve_span = info_span!("resolve", l1_hits = field::Empty, misses = field::Empty);
+        let bindings = if checked.samples.is_empty() {
+            HashMap::new()
+        } else {
+            self.resolve(&checked.samples)
+                .instrument(resolve_span)
+                .await?
+        };
+        if let Some(KeyOwner::Customer(customer)) = key.map(|k| &k.owner) {
+            // A gateway key covers the devices bound to its customer.
+            checked.reject_where(not_covered, |sample| {
+                bindings
+                    .get(&sample.device_sn)
+                    .is_none_or(|b| b.customer_id != Some(*customer))
+            });
+        }
+        trace.stage("resolve", resolving, Instant::now());
         metrics::histogram!(telemetry::BATCH_RECORDS).record(total as f64);
+        let Checks {
+            samples,
+            rejected,
+            warning_count,
+            details,
+            ..
+        } = checked.finish();
         if rejected > 0 {
             metrics::counter!(telemetry::RECORDS, "outcome" => "rejected")
                 .increment(rejected as u64);
@@ -98,17 +121,7 @@ impl Ingest {
         // comes back as `Committed::Replayed` below.
         let client_batch_id = upload.batch_id.is_some();
         let batch_id = upload.batch_id.unwrap_or_else(generate_batch_id);
-
-        let resolving = Instant::now();
-        let (mapped, unknown) = self
-            .split_by_binding(samples)
-            .instrument(info_span!(
-                "resolve",
-                l1_hits = field::Empty,
-                misses = field::Empty
-            ))
-            .await?;
-        trace.stage("resolve", resolving, Instant::now());
+        let (mapped, unknown) = split(samples, &bindings);
         let (valid, unknown_count) = (mapped.len() + unknown.len(), unknown.len());
         // Distinct devices for the activity counters, computed once.
         let mut active: Vec<String> = mapped.iter().map(|m| m.sample.device_sn.clone()).collect();
@@ -127,6 +140,7 @@ impl Ingest {
             .submit(CommitBatch {
                 batch_id: batch_id.clone(),
                 client_batch_id,
+                fingerprint: upload.fingerprint,
                 mapped,
                 unknown,
                 total_records: total,
@@ -146,11 +160,12 @@ impl Ingest {
         commit_span.record("group_rows", receipt.group_rows);
         trace.stage_for("queue_wait", submitted, receipt.queue_wait);
         trace.stage_for("commit", submitted + receipt.queue_wait, receipt.commit);
-        let (inserted, duplicates) = match receipt.committed {
+        let (inserted, duplicates, reused) = match receipt.committed {
             Committed::New {
                 inserted,
                 duplicates,
-            } => (inserted, duplicates),
+                batch_id_reused,
+            } => (inserted, duplicates, batch_id_reused),
             Committed::Replayed(stored) => return Ok(replay(stored)),
         };
         for (outcome, n) in [
@@ -180,31 +195,118 @@ impl Ingest {
                 duplicates: count(duplicates),
                 unknown_device: count(unknown_count),
                 processing_time_ms: elapsed_ms(started),
-                error_details: details,
+                error_details: if reused {
+                    with_reused_note(&details)
+                } else {
+                    details
+                },
                 trace_id: Some(trace_id),
             },
             replayed: false,
         })
     }
 
-    /// Splits samples into those of bound devices (with their wearer) and the rest.
-    async fn split_by_binding(
-        &self,
-        samples: Vec<Sample>,
-    ) -> Result<(Vec<MappedSample>, Vec<Sample>), IngestError> {
+    /// The bindings of the devices of `samples` (devices bound to no user are absent).
+    async fn resolve(&self, samples: &[Sample]) -> Result<HashMap<String, Binding>, IngestError> {
         let mut devices: Vec<&str> = samples.iter().map(|s| s.device_sn.as_str()).collect();
         devices.sort_unstable();
         devices.dedup();
-        let bindings = self.devices.resolve(&devices).await?;
-        let mut mapped = Vec::with_capacity(samples.len());
-        let mut unknown = Vec::new();
-        for sample in samples {
-            match bindings.get(&sample.device_sn) {
-                Some(&binding) => mapped.push(MappedSample { sample, binding }),
-                None => unknown.push(sample),
+        Ok(self.devices.resolve(&devices).await?)
+    }
+}
+
+/// Splits samples into those of bound devices (with their wearer) and the rest.
+fn split(
+    samples: Vec<Sample>,
+    bindings: &HashMap<String, Binding>,
+) -> (Vec<MappedSample>, Vec<Sample>) {
+    let mut mapped = Vec::with_capacity(samples.len());
+    let mut unknown = Vec::new();
+    for sample in samples {
+        match bindings.get(&sample.device_sn) {
+            Some(&binding) => mapped.push(MappedSample { sample, binding }),
+            None => unknown.push(sample),
+        }
+    }
+    (mapped, unknown)
+}
+
+/// The error of a record whose device the upload's key does not cover.
+fn not_covered(index: usize) -> String {
+    format!("index {index}: deviceSn: not allowed for this key")
+}
+
+/// The records of an upload as validation leaves them: samples kept (with their record
+/// index), and the errors and warnings to answer.
+#[derive(Default)]
+struct Checks {
+    samples: Vec<Sample>,
+    indexes: Vec<usize>,
+    rejected: usize,
+    errors: Vec<(usize, String)>,
+    warnings: Vec<(usize, String)>,
+    warning_count: usize,
+    details: Vec<String>,
+}
+
+impl Checks {
+    fn with_capacity(records: usize) -> Self {
+        Self {
+            samples: Vec::with_capacity(records),
+            indexes: Vec::with_capacity(records),
+            ..Self::default()
+        }
+    }
+
+    fn keep(&mut self, index: usize, sample: Sample, warnings: Vec<String>) {
+        self.samples.push(sample);
+        self.indexes.push(index);
+        self.warnings
+            .extend(warnings.into_iter().map(|w| (index, w)));
+    }
+
+    fn reject(&mut self, index: usize, errors: Vec<String>) {
+        self.rejected += 1;
+        self.errors.extend(errors.into_iter().map(|e| (index, e)));
+    }
+
+    /// Rejects the kept samples for which `refused` holds, each with the error `error(index)`.
+    fn reject_where(&mut self, error: fn(usize) -> String, refused: impl Fn(&Sample) -> bool) {
+        let mut kept = Vec::with_capacity(self.samples.len());
+        let mut indexes = Vec::with_capacity(self.indexes.len());
+        let mut dropped = Vec::new();
+        for (sample, index) in self.samples.drain(..).zip(self.indexes.drain(..)) {
+            if refused(&sample) {
+                dropped.push(index);
+            } else {
+                kept.push(sample);
+                indexes.push(index);
             }
         }
-        Ok((mapped, unknown))
+        (self.samples, self.indexes) = (kept, indexes);
+        if dropped.is_empty() {
+            return;
+        }
+        self.warnings
+            .retain(|(i, _)| dropped.binary_search(i).is_err());
+        for index in dropped {
+            self.reject(index, vec![error(index)]);
+        }
+        self.errors.sort_by_key(|(i, _)| *i);
+    }
+
+    /// Counts the warnings and puts the answered details together: errors first, then
+    /// warnings, each in record order, at most [`MAX_DETAILS`].
+    fn finish(mut self) -> Self {
+        self.warning_count = self.warnings.len();
+        self.details = self
+            .errors
+            .drain(..)
+            .chain(self.warnings.drain(..))
+            .map(|(_, text)| text)
+            .take(MAX_DETAILS)
+            .collect();
+        self
     }
 }
 

@@ -178,25 +178,34 @@ impl Writer {
         answer.await.map_err(|_| WriteError::Stopped)?
     }
 
-    /// Admits an upload of about `rows` rows, waiting up to the queue wait for one of the
-    /// `max_inflight` upload slots and for room in the queue. Checked before a body is read
-    /// and parsed, so an overloaded server sheds uploads cheaply (instead of spending CPU
-    /// and memory on batches it must refuse). The slot is held by the returned permit until
-    /// the upload is answered; queue room is not reserved: [`Writer::submit`] still decides.
-    pub async fn admit(&self, rows: usize) -> Option<OwnedSemaphorePermit> {
-        let deadline = tokio::time::Instant::now() + self.queue_wait;
-        let slot = tokio::time::timeout_at(deadline, Arc::clone(&self.inflight).acquire_owned())
-            .await
-            .ok()?
-            .ok()?;
+    /// Whether the queue has room for about `rows` rows, waiting up to the queue wait for
+    /// it. Checked before an upload's body is read, so an overloaded server sheds uploads
+    /// cheaply (instead of spending CPU and memory on batches it must refuse). Room is not
+    /// reserved: [`Writer::submit`] still decides.
+    pub async fn has_room(&self, rows: usize) -> bool {
         let rows = u32::try_from(rows.clamp(1, self.capacity)).unwrap_or(u32::MAX);
         if self.room.available_permits() >= rows as usize {
-            return Some(slot);
+            return true;
         }
-        match tokio::time::timeout_at(deadline, self.room.acquire_many(rows)).await {
-            Ok(Ok(_room)) => Some(slot),
-            _ => None,
-        }
+        matches!(
+            tokio::time::timeout(self.queue_wait, self.room.acquire_many(rows)).await,
+            Ok(Ok(_))
+        )
+    }
+
+    /// One of the `max_inflight` upload slots, waiting up to the queue wait for it: held
+    /// from parsing an upload's body until its answer, it bounds the batches in memory at
+    /// once. `None` when none came free in time.
+    pub async fn slot(&self) -> Option<OwnedSemaphorePermit> {
+        tokio::time::timeout(self.queue_wait, Arc::clone(&self.inflight).acquire_owned())
+            .await
+            .ok()?
+            .ok()
+    }
+
+    /// How long an upload waits for queue room or a slot before it is refused.
+    pub fn queue_wait(&self) -> Duration {
+        self.queue_wait
     }
 
     /// Rows queued or being committed now.

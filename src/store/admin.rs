@@ -14,6 +14,10 @@ pub struct AdminSession {
     pub csrf_token: String,
     /// The session ends at this time unless it is renewed.
     pub expires_at: DateTime<Utc>,
+    /// Login time.
+    pub created_at: DateTime<Utc>,
+    /// Which admin password the session was opened with (a short hash of its hash).
+    pub credential: String,
 }
 
 impl Store {
@@ -55,11 +59,21 @@ impl Store {
         Ok(inserted > 0)
     }
 
-    /// Opens a session whose token hashes to `token_hash`, and drops expired ones.
+    /// Removes setting `name`.
+    pub async fn delete_setting(&self, name: &str) -> Result<(), StoreError> {
+        admin_setting::Entity::delete_by_id(name.to_owned())
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Opens a session whose token hashes to `token_hash`, opened with the password
+    /// `credential` names, and drops expired ones.
     pub async fn create_session(
         &self,
         token_hash: &str,
         csrf_token: &str,
+        credential: &str,
         client: Option<String>,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
@@ -74,6 +88,7 @@ impl Store {
             client: Set(client),
             created_at: Set(now),
             expires_at: Set(expires_at),
+            credential: Set(credential.to_owned()),
         })
         .exec_without_returning(&self.db)
         .await?;
@@ -93,6 +108,8 @@ impl Store {
             .map(|s| AdminSession {
                 csrf_token: s.csrf_token,
                 expires_at: s.expires_at,
+                created_at: s.created_at,
+                credential: s.credential,
             }))
     }
 

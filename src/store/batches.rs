@@ -1,4 +1,8 @@
 //! The batch log: the result answered for each committed batch, kept for idempotent replays.
+//!
+//! A record is keyed by the batch id *and* the fingerprint of its records: a request is a
+//! replay only when both match. Another batch under an id used before (two watches whose
+//! counters collide, a counter reset after a reflash) is stored as the new batch it is.
 
 use super::sql::IDS_PER_QUERY;
 use super::{Store, StoreError};
@@ -52,22 +56,38 @@ impl From<ingest_batch::Model> for StoredBatch {
     }
 }
 
+/// Most lines of an answer's `error_details` (the seed's `errors[:10]`).
+pub const MAX_DETAILS: usize = 10;
+
+/// The line a batch stored under a reused id answers first in `error_details`.
+pub const REUSED_BATCH_ID: &str = "batchId: already used for other records; stored as a new batch";
+
+/// `details` with [`REUSED_BATCH_ID`] in front, still at most [`MAX_DETAILS`] lines.
+pub fn with_reused_note(details: &[String]) -> Vec<String> {
+    std::iter::once(REUSED_BATCH_ID.to_owned())
+        .chain(details.iter().cloned())
+        .take(MAX_DETAILS)
+        .collect()
+}
+
+/// Batch records found by id: each id's records, keyed by fingerprint.
+pub type KnownBatches = HashMap<String, HashMap<String, StoredBatch>>;
+
 impl Store {
-    /// The committed batches among `batch_ids`, by id.
-    pub async fn find_batches(
-        &self,
-        batch_ids: &[&str],
-    ) -> Result<HashMap<String, StoredBatch>, StoreError> {
-        let mut found = HashMap::new();
+    /// The committed batches among `batch_ids`: for each id, its records by fingerprint.
+    pub async fn find_batches(&self, batch_ids: &[&str]) -> Result<KnownBatches, StoreError> {
+        let mut found = KnownBatches::new();
         for ids in batch_ids.chunks(IDS_PER_QUERY) {
             let rows = ingest_batch::Entity::find()
                 .filter(ingest_batch::Column::BatchId.is_in(ids.iter().copied()))
                 .all(&self.db)
                 .await?;
-            found.extend(
-                rows.into_iter()
-                    .map(|m| (m.batch_id.clone(), StoredBatch::from(m))),
-            );
+            for m in rows {
+                found
+                    .entry(m.batch_id.clone())
+                    .or_default()
+                    .insert(m.fingerprint.clone(), StoredBatch::from(m));
+            }
         }
         Ok(found)
     }

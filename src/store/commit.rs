@@ -3,6 +3,7 @@
 //! an upload is answered only after it returned.
 
 use super::alerts::{self, AlertEvent};
+use super::batches::{KnownBatches, with_reused_note};
 use super::daily;
 use super::devices::Binding;
 use super::pg_copy::CopyTxn;
@@ -15,7 +16,7 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
     QuerySelect, TransactionSession, TransactionTrait, Value,
 };
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use tracing::{Instrument, warn};
 
 /// Most rows per multi-row `INSERT` (also kept below every backend's parameter limit).
@@ -50,6 +51,10 @@ pub struct CommitBatch {
     /// The client chose the batch id, so it may have been committed before (a retry whose
     /// answer was lost). A generated id is new by construction and is not looked up.
     pub client_batch_id: bool,
+    /// Hex SHA-256 of the records as sent (client batch ids only; empty otherwise): a
+    /// committed batch with the same id *and* fingerprint is a replay, one with the same id
+    /// and another fingerprint is another batch.
+    pub fingerprint: String,
     /// Samples of bound devices, for `t_user_health_data`.
     pub mapped: Vec<MappedSample>,
     /// Samples of unbound devices, for the quarantine.
@@ -95,9 +100,12 @@ pub enum Committed {
         inserted: usize,
         /// Mapped samples that were stored before.
         duplicates: usize,
+        /// The client's batch id was used before for other records (committed earlier, or
+        /// by an earlier batch of the same group): the answer says so.
+        batch_id_reused: bool,
     },
-    /// The batch id was committed before (by another request, perhaps on another instance);
-    /// this is that first result, and nothing of this batch was written.
+    /// The same batch (id and records) was committed before, by another request, perhaps on
+    /// another instance; this is that first result, and nothing of this batch was written.
     Replayed(StoredBatch),
 }
 
@@ -112,9 +120,10 @@ const QUARANTINE_COLUMNS: &str = "device_sn, heart_rate, blood_oxygen, temperatu
     timestamp, upload_method, batch_id, create_time";
 const QUARANTINE_COLUMN_COUNT: usize = 17;
 
-const BATCH_COLUMNS: &str = "batch_id, status, total_records, valid_records, errors, warnings, \
-    inserted, duplicates, unknown_device, error_details, processing_time_ms, trace_id, create_time";
-const BATCH_COLUMN_COUNT: usize = 13;
+const BATCH_COLUMNS: &str = "batch_id, fingerprint, status, total_records, valid_records, \
+    errors, warnings, inserted, duplicates, unknown_device, error_details, processing_time_ms, \
+    trace_id, create_time";
+const BATCH_COLUMN_COUNT: usize = 14;
 
 /// What a committed group did.
 #[derive(Debug, Clone)]
@@ -125,12 +134,26 @@ pub struct GroupCommitted {
     pub alert_events: Vec<AlertEvent>,
 }
 
+/// A batch record's key: batch id and fingerprint.
+type BatchKey = (String, String);
+
 /// What one transaction attempt did.
 enum Attempt {
     /// Committed; new rows per active batch, in order, and the alert events.
     Committed(Vec<usize>, Vec<AlertEvent>),
-    /// Rolled back: these batch ids were already committed.
-    Taken(HashSet<String>),
+    /// Rolled back: these batches (id and fingerprint) were already committed.
+    Taken(HashSet<BatchKey>),
+}
+
+impl CommitBatch {
+    fn key(&self) -> (&str, &str) {
+        (&self.batch_id, &self.fingerprint)
+    }
+}
+
+/// The record of `batch` among `known`, if the same batch was committed before.
+fn stored<'a>(known: &'a KnownBatches, batch: &CommitBatch) -> Option<&'a StoredBatch> {
+    known.get(&batch.batch_id)?.get(&batch.fingerprint)
 }
 
 impl Store {
@@ -146,40 +169,76 @@ impl Store {
         rules: Option<&Rules>,
     ) -> Result<GroupCommitted, StoreError> {
         let mut outcomes: Vec<Option<Committed>> = vec![None; batches.len()];
-        // A batch id is written once per group; later copies get the first one's result.
+        // A batch (id and records) is written once per group; later copies get the first
+        // one's result.
         let mut seen = HashSet::new();
         let mut active: Vec<usize> = (0..batches.len())
-            .filter(|&i| seen.insert(batches[i].batch_id.as_str()))
+            .filter(|&i| seen.insert(batches[i].key()))
             .collect();
         // Replays are answered with the stored result and write nothing. One lookup for the
         // whole group rather than one per upload: the database does one query where it did
         // dozens (MariaDB on one core: 56 000 → 62 000 records/s at saturation).
-        let client_ids: Vec<&str> = active
+        let mut client_ids: Vec<&str> = active
             .iter()
             .map(|&i| &batches[i])
             .filter(|b| b.client_batch_id)
             .map(|b| b.batch_id.as_str())
             .collect();
-        let mut stored = self.find_batches(&client_ids).await?;
-        active.retain(|&i| !stored.contains_key(&batches[i].batch_id));
+        client_ids.sort_unstable();
+        client_ids.dedup();
+        let mut known = self.find_batches(&client_ids).await?;
+        active.retain(|&i| stored(&known, &batches[i]).is_none());
+        // Another batch under an id that holds other records already, committed before or
+        // earlier in this group: stored all the same, and its answer says so.
+        let mut ids = HashSet::new();
+        let reused: HashSet<usize> = active
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let b = &batches[i];
+                b.client_batch_id
+                    && (!ids.insert(b.batch_id.as_str()) || known.contains_key(&b.batch_id))
+            })
+            .collect();
+        // Rows stored earlier under a reused id would pass for rows of this group when some
+        // of its samples turn out to be duplicates (`insert_health`): note them first.
+        let earlier = if reused.is_empty() {
+            HashSet::new()
+        } else {
+            let ids: Vec<&str> = reused
+                .iter()
+                .map(|&i| batches[i].batch_id.as_str())
+                .collect();
+            rows_of_batches(&self.db, &ids).await?
+        };
         let mut retries = 0;
         let mut alert_events = Vec::new();
         while !active.is_empty() {
-            match self.try_commit(batches, &active, now, day, rules).await {
+            let group = Group {
+                batches,
+                active: &active,
+                reused: &reused,
+                earlier: &earlier,
+            };
+            match self.try_commit(&group, now, day, rules).await {
                 Ok(Attempt::Committed(inserted, events)) => {
                     alert_events = events;
                     for (&i, inserted) in active.iter().zip(inserted) {
                         outcomes[i] = Some(Committed::New {
                             inserted,
                             duplicates: batches[i].mapped.len() - inserted,
+                            batch_id_reused: reused.contains(&i),
                         });
                     }
                     break;
                 }
-                // Rare: another request committed one of these ids since the pipeline
-                // checked. Commit the rest; those are answered with the stored result.
+                // Rare: another request committed one of these batches since the lookup.
+                // Commit the rest; those are answered with the stored result.
                 Ok(Attempt::Taken(taken)) => {
-                    active.retain(|&i| !taken.contains(&batches[i].batch_id));
+                    active.retain(|&i| {
+                        let (id, fingerprint) = batches[i].key();
+                        !taken.contains(&(id.to_owned(), fingerprint.to_owned()))
+                    });
                 }
                 // A unique violation can only come from two writers opening the same alert
                 // episode at once (every other insert skips conflicts): run it again, it
@@ -195,21 +254,23 @@ impl Store {
             }
         }
 
-        // Ids another writer committed while this group was in flight.
+        // Batches another writer committed while this group was in flight, and copies of
+        // batches committed by this group.
         let taken: Vec<&str> = outcomes
             .iter()
             .zip(batches)
-            .filter(|(o, b)| o.is_none() && !stored.contains_key(&b.batch_id))
+            .filter(|(o, b)| o.is_none() && stored(&known, b).is_none())
             .map(|(_, b)| b.batch_id.as_str())
             .collect();
-        stored.extend(self.find_batches(&taken).await?);
+        for (id, records) in self.find_batches(&taken).await? {
+            known.entry(id).or_default().extend(records);
+        }
         let outcomes = outcomes
             .into_iter()
             .zip(batches)
             .map(|(outcome, batch)| match outcome {
                 Some(outcome) => Ok(outcome),
-                None => stored
-                    .get(&batch.batch_id)
+                None => stored(&known, batch)
                     .cloned()
                     .map(Committed::Replayed)
                     .ok_or_else(|| {
@@ -228,17 +289,16 @@ impl Store {
 
     async fn try_commit(
         &self,
-        batches: &[CommitBatch],
-        active: &[usize],
+        group: &Group<'_>,
         now: DateTime<Utc>,
         day: NaiveDate,
         rules: Option<&Rules>,
     ) -> Result<Attempt, DbErr> {
         if self.copies_samples() {
             let txn = CopyTxn::begin(self.db.get_postgres_connection_pool()).await?;
-            write_group(txn, batches, active, now, day, rules).await
+            write_group(txn, group, now, day, rules).await
         } else {
-            write_group(self.db.begin().await?, batches, active, now, day, rules).await
+            write_group(self.db.begin().await?, group, now, day, rules).await
         }
     }
 }
@@ -315,20 +375,38 @@ async fn insert_samples<R>(
     Ok(new)
 }
 
+/// The batches one transaction writes.
+struct Group<'a> {
+    /// Every batch of the group.
+    batches: &'a [CommitBatch],
+    /// Those this transaction writes, in order.
+    active: &'a [usize],
+    /// Those among `active` whose client batch id holds other records already.
+    reused: &'a HashSet<usize>,
+    /// Health rows that carried a reused id before this group.
+    earlier: &'a HashSet<RowKey>,
+}
+
 /// Writes the group in `txn` and commits, or rolls back when another transaction committed
-/// one of its batch ids first.
+/// one of its batches first.
 async fn write_group<T: GroupTxn>(
     txn: T,
-    batches: &[CommitBatch],
-    active: &[usize],
+    group: &Group<'_>,
     now: DateTime<Utc>,
     day: NaiveDate,
     rules: Option<&Rules>,
 ) -> Result<Attempt, DbErr> {
+    let Group {
+        batches,
+        active,
+        earlier,
+        ..
+    } = *group;
     let backend = txn.get_database_backend();
     // The first statement writes, so SQLite takes the write lock up front (with its busy
     // timeout) instead of failing to upgrade a read snapshot later.
-    let (inserted, per_device, new_rows) = insert_health(&txn, batches, active, now).await?;
+    let (inserted, per_device, new_rows) =
+        insert_health(&txn, batches, active, earlier, now).await?;
     insert_quarantine(&txn, batches, active, now).await?;
     let counts: Vec<_> = per_device
         .iter()
@@ -349,15 +427,17 @@ async fn write_group<T: GroupTxn>(
         }
         None => Vec::new(),
     };
-    let claimed = insert_batch_rows(&txn, backend, batches, active, &inserted, now).await?;
+    let claimed = insert_batch_rows(&txn, backend, group, &inserted, now).await?;
     if claimed.len() < active.len() {
         txn.rollback().await?;
         return Ok(Attempt::Taken(
             active
                 .iter()
-                .map(|&i| &batches[i].batch_id)
-                .filter(|id| !claimed.contains(id.as_str()))
-                .cloned()
+                .map(|&i| {
+                    let (id, fingerprint) = batches[i].key();
+                    (id.to_owned(), fingerprint.to_owned())
+                })
+                .filter(|key| !claimed.contains(key))
                 .collect(),
         ));
     }
@@ -368,13 +448,18 @@ async fn write_group<T: GroupTxn>(
 /// New rows per device of a group: its wearer and the count.
 type PerDevice<'a> = BTreeMap<&'a str, (i64, usize)>;
 
+/// A health row as this group looks for it: batch id, device, sample time.
+type RowKey = (String, String, DateTime<Utc>);
+
 /// Inserts the mapped samples, skipping stored `(device_sn, timestamp)` pairs. Returns new
 /// rows per active batch (in `active` order) and per device, and for each mapped sample (in
-/// `active` order) whether it was stored now.
+/// `active` order) whether it was stored now. `earlier` holds the rows that carried one of
+/// the group's batch ids before this transaction (reused ids).
 async fn insert_health<'a>(
     txn: &impl GroupTxn,
     batches: &'a [CommitBatch],
     active: &[usize],
+    earlier: &HashSet<RowKey>,
     now: DateTime<Utc>,
 ) -> Result<(Vec<usize>, PerDevice<'a>, Vec<bool>), DbErr> {
     let rows: Vec<(&str, &MappedSample)> = active
@@ -395,14 +480,17 @@ async fn insert_health<'a>(
         vec![true; rows.len()]
     } else {
         // Some samples were stored before. The rows carrying this group's batch ids are the
-        // ones stored now: the ids were not committed before (the writer looked them up),
-        // and if another transaction commits one meanwhile, this one fails to claim it and
-        // is rolled back.
-        let ids: Vec<&str> = active
+        // ones stored now, but for those that carried a reused id before this transaction.
+        // (A concurrent transaction that stores the same samples under the same reused id
+        // with other records makes both count them: only the counts are off, never the rows.)
+        let mut ids: Vec<&str> = active
             .iter()
             .map(|&i| batches[i].batch_id.as_str())
             .collect();
+        ids.sort_unstable();
+        ids.dedup();
         let mut stored_now = rows_of_batches(txn, &ids).await?;
+        stored_now.retain(|row| !earlier.contains(row));
         // Taken, so that a sample repeated within the group counts once: the first copy is
         // the one stored.
         rows.iter()
@@ -416,17 +504,15 @@ async fn insert_health<'a>(
             .collect()
     };
 
-    let position: HashMap<&str, usize> = active
+    // Position in `active` of each row's batch (two batches of a group may share an id).
+    let owners = active
         .iter()
         .enumerate()
-        .map(|(pos, &i)| (batches[i].batch_id.as_str(), pos))
-        .collect();
+        .flat_map(|(pos, &i)| std::iter::repeat_n(pos, batches[i].mapped.len()));
     let mut inserted = vec![0; active.len()];
     let mut per_device = PerDevice::new();
-    for ((batch_id, row), _) in rows.iter().zip(&new_rows).filter(|(_, new)| **new) {
-        if let Some(&pos) = position.get(batch_id) {
-            inserted[pos] += 1;
-        }
+    for ((pos, (_, row)), _) in owners.zip(&rows).zip(&new_rows).filter(|(_, new)| **new) {
+        inserted[pos] += 1;
         per_device
             .entry(row.sample.device_sn.as_str())
             .or_insert((row.binding.user_id, 0))
@@ -439,7 +525,7 @@ async fn insert_health<'a>(
 async fn rows_of_batches(
     txn: &impl ConnectionTrait,
     batch_ids: &[&str],
-) -> Result<HashSet<(String, String, DateTime<Utc>)>, DbErr> {
+) -> Result<HashSet<RowKey>, DbErr> {
     use entity::t_user_health_data::{Column, Entity};
     let mut found = HashSet::new();
     for ids in batch_ids.chunks(IDS_PER_QUERY) {
@@ -509,21 +595,22 @@ fn push_measurements(values: &mut Vec<Value>, s: &Sample) {
     ]);
 }
 
-/// Writes the batch records; returns the ids it wrote (an id already taken is skipped).
+/// Writes the batch records; returns the keys it wrote (a batch committed already is
+/// skipped).
 async fn insert_batch_rows(
     txn: &impl ConnectionTrait,
     backend: DbBackend,
-    batches: &[CommitBatch],
-    active: &[usize],
+    group: &Group<'_>,
     inserted: &[usize],
     now: DateTime<Utc>,
-) -> Result<HashSet<String>, DbErr> {
+) -> Result<HashSet<BatchKey>, DbErr> {
     let count = |n: usize| Value::Int(Some(i32::try_from(n).unwrap_or(i32::MAX)));
-    let mut claimed = HashSet::with_capacity(active.len());
-    let pairs: Vec<(&CommitBatch, usize)> = active
+    let mut claimed = HashSet::with_capacity(group.active.len());
+    let pairs: Vec<(&CommitBatch, usize, bool)> = group
+        .active
         .iter()
         .zip(inserted)
-        .map(|(&i, &n)| (&batches[i], n))
+        .map(|(&i, &n)| (&group.batches[i], n, group.reused.contains(&i)))
         .collect();
     for rows in statement_chunks(
         backend,
@@ -532,17 +619,22 @@ async fn insert_batch_rows(
         &pairs,
     ) {
         let mut values = Vec::with_capacity(rows.len() * BATCH_COLUMN_COUNT);
-        for (b, inserted) in rows {
-            let details =
-                serde_json::to_string(&b.error_details).unwrap_or_else(|_| "[]".to_owned());
+        for &(b, inserted, reused) in rows {
+            let details = if reused {
+                serde_json::to_string(&with_reused_note(&b.error_details))
+            } else {
+                serde_json::to_string(&b.error_details)
+            }
+            .unwrap_or_else(|_| "[]".to_owned());
             values.extend([
                 Value::String(Some(b.batch_id.clone())),
+                Value::String(Some(b.fingerprint.clone())),
                 Value::String(Some("committed".to_owned())),
                 count(b.total_records),
                 count(b.rows()),
                 count(b.errors),
                 count(b.warnings),
-                count(*inserted),
+                count(inserted),
                 count(b.mapped.len() - inserted),
                 count(b.unknown.len()),
                 Value::String(Some(details)),
@@ -556,11 +648,14 @@ async fn insert_batch_rows(
             "t_ingest_batch",
             BATCH_COLUMNS,
             &values_list(backend, rows.len(), BATCH_COLUMN_COUNT),
-            "batch_id",
-            "batch_id",
+            "batch_id, fingerprint",
+            "batch_id, fingerprint",
         );
         for returned in txn.query_all_raw(statement(backend, sql, values)).await? {
-            claimed.insert(returned.try_get_by_index::<String>(0)?);
+            claimed.insert((
+                returned.try_get_by_index::<String>(0)?,
+                returned.try_get_by_index::<String>(1)?,
+            ));
         }
     }
     Ok(claimed)

@@ -53,6 +53,14 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbEr
     Database::connect(options).await
 }
 
+/// Whether `url` names a SQLite database in a file (not in memory).
+pub fn is_sqlite_file(url: &str) -> bool {
+    url.strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .and_then(|rest| rest.split('?').next())
+        .is_some_and(|path| !path.is_empty() && !path.contains(":memory:"))
+}
+
 /// The directory of a SQLite file URL (`sqlite://data/ljwx.db?mode=rwc` → `data`).
 fn sqlite_dir(url: &str) -> Option<&Path> {
     let rest = url
@@ -78,6 +86,9 @@ mod tests {
             Some(Path::new("data"))
         );
         assert_eq!(sqlite_dir("sqlite::memory:"), None);
+        assert!(is_sqlite_file("sqlite://ljwx.db?mode=rwc"));
+        assert!(!is_sqlite_file("sqlite::memory:"));
+        assert!(!is_sqlite_file("postgres://x/y"));
         assert_eq!(sqlite_dir("sqlite://ljwx.db"), None);
         assert_eq!(sqlite_dir("mysql://root@localhost/test"), None);
     }

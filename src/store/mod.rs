@@ -12,6 +12,8 @@ mod connect;
 mod daily;
 mod dashboard;
 mod devices;
+mod keys;
+mod migrate;
 mod pg_copy;
 mod replay;
 mod sql;
@@ -19,12 +21,14 @@ mod stats;
 
 pub use admin::AdminSession;
 pub use alerts::{AlertEvent, AlertFilter, Transition, TransitionOutcome, status as alert_status};
-pub use batches::StoredBatch;
+pub use batches::{MAX_DETAILS, REUSED_BATCH_ID, StoredBatch, with_reused_note};
 pub use bench::{BenchMethod, BenchOptions, BenchResult};
 pub use commit::{CommitBatch, Committed, GroupCommitted, MappedSample};
-pub use connect::connect;
+pub use connect::{connect, is_sqlite_file};
 pub use dashboard::{BoundDevice, OPEN_STATUSES, OpenAlert, QuarantinedDevice};
 pub use devices::{Binding, DeviceImport};
+pub use keys::{DeviceKey, KeyInfo, KeyOwner};
+pub use migrate::migrate;
 pub use replay::Replayed;
 pub use stats::TodayStats;
 

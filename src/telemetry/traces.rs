@@ -17,7 +17,8 @@ const MAX_MICROS: u64 = 60_000_000;
 /// One stage of a batch: when it started (from the request's arrival) and how long it took.
 #[derive(Object, Debug, Clone, PartialEq)]
 pub struct StageTiming {
-    /// `admission`, `read`, `parse`, `validate`, `resolve`, `queue_wait`, `commit`.
+    /// `admission` (waiting for room in the writer's queue), `read` (the body), `slot`
+    /// (waiting for an upload slot), `parse`, `validate`, `resolve`, `queue_wait`, `commit`.
     pub name: String,
     /// Milliseconds from the request's arrival to the start of the stage.
     pub start_ms: f64,
@@ -275,9 +276,10 @@ impl TraceStore {
 }
 
 fn stage_rank(stage: &str) -> usize {
-    const ORDER: [&str; 8] = [
+    const ORDER: [&str; 9] = [
         "admission",
         "read",
+        "slot",
         "parse",
         "validate",
         "resolve",

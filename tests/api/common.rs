@@ -501,6 +501,11 @@ impl TestApp {
         supervisor
     }
 
+    /// `GET path` with the admin bearer `token`.
+    pub async fn admin_get(&self, path: &str, token: &str) -> Reply {
+        self.admin(self.client.get(self.url(path)), token).await
+    }
+
     /// Sends `req` with the admin bearer `token` and reads the reply.
     pub async fn admin(&self, req: reqwest::RequestBuilder, token: &str) -> Reply {
         read(req.bearer_auth(token).send().await.expect("request")).await

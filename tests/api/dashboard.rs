@@ -563,10 +563,13 @@ async fn live_stream_pushes_new_data(backend: Backend) {
 /// With no password configured, the first start generates one and prints it once (to
 /// standard error, not the log); the next start prints nothing and the same password works.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_generated_password_is_printed_once_and_kept_as_a_hash() {
+async fn a_generated_password_is_written_once_to_a_private_file_and_kept_as_a_hash() {
     use std::io::{BufRead, BufReader};
+    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}/ljwx.db?mode=rwc", dir.path().display());
+    let data_dir = dir.path().join("data");
+    let file = data_dir.join("admin-password");
     let start = |url: String| {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -577,6 +580,7 @@ async fn a_generated_password_is_printed_once_and_kept_as_a_hash() {
             .env("DATABASE_URL", url)
             .env("LJWX_LISTEN", format!("127.0.0.1:{port}"))
             .env("RUST_LOG", "info")
+            .env("LJWX_DATA_DIR", &data_dir)
             .env_remove("LJWX_ADMIN__PASSWORD")
             .env_remove("LJWX_ADMIN__PASSWORD_HASH")
             .stdout(std::process::Stdio::null())
@@ -620,16 +624,20 @@ async fn a_generated_password_is_printed_once_and_kept_as_a_hash() {
     };
 
     let (mut first, base, printed) = start(url.clone());
-    let password = printed
-        .lines()
-        .find_map(|l| l.split_once("shown once, only its hash is kept): "))
-        .map(|(_, p)| p.trim().to_owned())
-        .unwrap_or_else(|| panic!("no generated password printed: {printed}"));
+    let password = std::fs::read_to_string(&file)
+        .unwrap_or_else(|err| panic!("no password file ({err}): {printed}"))
+        .trim()
+        .to_owned();
     assert_eq!(password.len(), 20);
-    assert_eq!(
-        printed.matches(&password).count(),
-        1,
-        "printed once, never logged: {printed}"
+    let mode = std::fs::metadata(&file)
+        .expect("metadata")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "readable by its owner only");
+    assert!(!printed.contains(&password), "never in the log: {printed}");
+    assert!(
+        printed.contains(&file.display().to_string()),
+        "the log says where it is: {printed}"
     );
     assert_eq!(login(&base, "wrong").await, 401);
     assert_eq!(login(&base, &password).await, 303);
@@ -652,8 +660,18 @@ async fn a_generated_password_is_printed_once_and_kept_as_a_hash() {
     assert!(stored.starts_with("$argon2id$") && !stored.contains(&password));
     db.close().await.expect("close");
 
+    let written = std::fs::metadata(&file)
+        .and_then(|m| m.modified())
+        .expect("mtime");
     let (mut second, base, printed) = start(url);
-    assert!(!printed.contains("shown once"), "printed again: {printed}");
+    assert!(!printed.contains("Generated"), "generated again: {printed}");
+    assert_eq!(
+        std::fs::metadata(&file)
+            .and_then(|m| m.modified())
+            .expect("mtime"),
+        written,
+        "the file is written once"
+    );
     assert_eq!(login(&base, &password).await, 303);
     let _ = second.kill();
     let _ = second.wait();

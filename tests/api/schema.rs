@@ -3,12 +3,15 @@
 use crate::backend_tests;
 use crate::common::{Backend, TestApp, TestDb, now};
 use ljwx_bigscreen::{App, Config};
+use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::json;
 
 backend_tests!(
     migrations_keep_an_existing_ljwx_database,
     existing_health_table_gets_the_unique_key_it_lacks,
+    batch_records_of_an_older_schema_keep_their_ids_and_results,
+    instances_starting_together_migrate_once,
 );
 
 async fn migrations_keep_an_existing_ljwx_database(backend: Backend) {
@@ -98,6 +101,74 @@ async fn existing_health_table_gets_the_unique_key_it_lacks(backend: Backend) {
     assert_eq!(
         app.scalar("SELECT COUNT(*) FROM t_user_health_data").await,
         1
+    );
+    app.stop().await;
+}
+
+/// A database whose batch records predate fingerprints (batch ids unique on their own): the
+/// upgrade keeps every record, and an id of theirs may then carry another batch.
+async fn batch_records_of_an_older_schema_keep_their_ids_and_results(backend: Backend) {
+    let Some(db) = TestDb::create(backend).await else {
+        return;
+    };
+    let old = Database::connect(&db.url).await.expect("connect");
+    // The schema as it was before `t_ingest_batch.fingerprint` (the first 10 migrations).
+    Migrator::up(&old, Some(10)).await.expect("older schema");
+    old.execute_unprepared(
+        "INSERT INTO t_ingest_batch (batch_id, status, total_records, valid_records, errors, \
+         warnings, inserted, duplicates, unknown_device, error_details, processing_time_ms, \
+         trace_id, create_time) VALUES ('old-1', 'committed', 1, 1, 0, 0, 1, 0, 0, '[]', 1.5, \
+         NULL, '2026-11-30 10:00:00')",
+    )
+    .await
+    .expect("an older batch record");
+    old.close().await.expect("close");
+
+    let app = TestApp::start(db, |_| {}).await;
+    assert_eq!(
+        app.scalar(
+            "SELECT COUNT(*) FROM t_ingest_batch WHERE batch_id = 'old-1' AND fingerprint = ''"
+        )
+        .await,
+        1
+    );
+    app.bind("WATCH0001", 1, 1, 1).await;
+    let reply = app
+        .upload(
+            json!([{"deviceSn": "WATCH0001", "heartRate": 70, "timestamp": now()}]),
+            Some("old-1"),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.body["inserted"], 1, "{}", reply.text);
+    assert_eq!(reply.headers["idempotent-replayed"], "false");
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM t_ingest_batch").await, 2);
+    app.stop().await;
+}
+
+/// Several instances starting at once on a new database: each waits for the one migrating,
+/// none applies a migration twice, all start.
+async fn instances_starting_together_migrate_once(backend: Backend) {
+    let Some(db) = TestDb::create(backend).await else {
+        return;
+    };
+    let config = || {
+        let mut config = Config::default();
+        config.database.url = ljwx_bigscreen::config::Secret::new(db.url.clone());
+        config
+    };
+    let opened = futures::future::join_all(
+        (0..4).map(|_| async { ljwx_bigscreen::app::open_storage(&config()).await }),
+    )
+    .await;
+    for store in opened {
+        let store = store.expect("every instance starts");
+        store.connection().clone().close().await.expect("close");
+    }
+    let app = TestApp::start(db, |_| {}).await;
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM seaql_migrations").await,
+        i64::try_from(<migration::Migrator as MigratorTrait>::migrations().len()).expect("count")
     );
     app.stop().await;
 }

@@ -40,6 +40,9 @@ async fn scrape(app: &TestApp) -> Scrape {
     Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("Prometheus text format")
 }
 
+/// The admin token of the tests that read traces and the monitor.
+const TOKEN: &str = "telemetry-admin-token";
+
 #[tokio::test]
 async fn metrics_count_requests_records_commits_and_cache_levels() {
     let app = TestApp::spawn(Backend::Sqlite)
@@ -118,6 +121,7 @@ async fn metrics_count_requests_records_commits_and_cache_levels() {
 #[tokio::test]
 async fn monitor_samples_the_host_and_reports_threshold_events() {
     let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.admin.token = Some(ljwx_bigscreen::config::Secret::new(TOKEN));
         c.monitor.interval_ms = 100;
         c.monitor.history = 3;
         // Memory in use is always above 0 %: an event must be reported.
@@ -127,7 +131,7 @@ async fn monitor_samples_the_host_and_reports_threshold_events() {
     .expect("sqlite always runs");
     let deadline = Instant::now() + Duration::from_secs(15);
     let report = loop {
-        let reply = app.get("/api/monitor").await;
+        let reply = app.admin_get("/api/monitor", TOKEN).await;
         assert_eq!(reply.status, 200, "{}", reply.text);
         if reply.body["points"]
             .as_array()
@@ -166,7 +170,7 @@ async fn monitor_samples_the_host_and_reports_threshold_events() {
     };
     let newest = at(&report["points"][2]);
     loop {
-        let reply = app.get("/api/monitor").await;
+        let reply = app.admin_get("/api/monitor", TOKEN).await;
         let points = reply.body["points"].as_array().cloned().unwrap_or_default();
         assert_eq!(points.len(), 3, "{}", reply.text);
         if points.iter().all(|p| at(p) > newest) {
@@ -184,9 +188,11 @@ async fn monitor_samples_the_host_and_reports_threshold_events() {
 
 #[tokio::test]
 async fn an_upload_continues_the_callers_trace_and_its_stages_are_kept() {
-    let app = TestApp::spawn(Backend::Sqlite)
-        .await
-        .expect("sqlite always runs");
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.admin.token = Some(ljwx_bigscreen::config::Secret::new(TOKEN));
+    })
+    .await
+    .expect("sqlite always runs");
     app.bind("TRACE0001", 1, 1, 1).await;
     let t = now() - 1000;
     let caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -227,7 +233,9 @@ async fn an_upload_continues_the_callers_trace_and_its_stages_are_kept() {
         1
     );
 
-    let trace = app.get(&format!("/api/traces/{trace_id}")).await;
+    let trace = app
+        .admin_get(&format!("/api/traces/{trace_id}"), TOKEN)
+        .await;
     assert_eq!(trace.status, 200, "{}", trace.text);
     assert_eq!(trace.body["batch_id"], "trace-batch-1");
     assert_eq!(trace.body["status"], 200);
@@ -242,6 +250,7 @@ async fn an_upload_continues_the_callers_trace_and_its_stages_are_kept() {
         vec![
             "admission",
             "read",
+            "slot",
             "parse",
             "validate",
             "resolve",
@@ -278,11 +287,13 @@ async fn an_upload_continues_the_callers_trace_and_its_stages_are_kept() {
             .is_ok_and(|v| v.contains(&own))
     );
 
-    let recent = app.get("/api/traces?limit=2").await;
+    let recent = app.admin_get("/api/traces?limit=2", TOKEN).await;
     assert_eq!(recent.body[0]["trace_id"], own.as_str(), "newest first");
-    let slowest = app.get("/api/traces/slowest?limit=1").await;
+    let slowest = app.admin_get("/api/traces/slowest?limit=1", TOKEN).await;
     assert_eq!(slowest.body.as_array().map(Vec::len), Some(1));
-    let stages = app.get("/api/traces/stages?window_minutes=1").await;
+    let stages = app
+        .admin_get("/api/traces/stages?window_minutes=1", TOKEN)
+        .await;
     let total = stages.body["stages"]
         .as_array()
         .and_then(|s| s.iter().find(|s| s["stage"] == "total"))
@@ -291,7 +302,7 @@ async fn an_upload_continues_the_callers_trace_and_its_stages_are_kept() {
     assert!(total["count"].as_u64().is_some_and(|n| n >= 2), "{total}");
     assert!(total["p99_ms"].as_f64() >= total["p50_ms"].as_f64());
     assert_eq!(
-        app.get("/api/traces/ffffffffffffffffffffffffffffffff")
+        app.admin_get("/api/traces/ffffffffffffffffffffffffffffffff", TOKEN)
             .await
             .status,
         404

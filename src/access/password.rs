@@ -7,12 +7,16 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use chrono::Utc;
 use rand::Rng;
 use rand::distr::Alphanumeric;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use tracing::{info, warn};
 
 /// The setting that holds the hash of a generated password.
 const GENERATED_HASH_SETTING: &str = "admin_password_hash";
 /// Length of a generated password (~119 bits).
 const GENERATED_LENGTH: usize = 20;
+/// File in the data directory that receives a generated password.
+pub const GENERATED_FILE: &str = "admin-password";
 
 /// Why no admin password could be set up.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +30,17 @@ pub enum PasswordError {
     /// The stored hash could not be read or written.
     #[error("cannot read or store the admin password hash: {0}")]
     Storage(#[from] StoreError),
+    /// A generated password could not be written to its file.
+    #[error(
+        "cannot write the generated admin password to {path}: {error} (make the data directory \
+         writable, or set LJWX_ADMIN__PASSWORD_HASH)"
+    )]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
 }
 
 /// The argon2id PHC string of `password`, with a fresh random salt.
@@ -49,8 +64,13 @@ pub fn verify(password: &str, phc: &str) -> bool {
 
 /// The hash the dashboard checks logins against: `admin.password_hash`, else the hash of
 /// `admin.password`, else the hash generated at an earlier start (kept in the database), else
-/// a new password — printed once to standard error, only its hash stored.
-pub async fn resolve(config: &AdminConfig, store: &Store) -> Result<String, PasswordError> {
+/// a new password — written once to `data_dir/admin-password`, readable by its owner only
+/// (never to the log), and only its hash stored.
+pub async fn resolve(
+    config: &AdminConfig,
+    store: &Store,
+    data_dir: &Path,
+) -> Result<String, PasswordError> {
     if let Some(phc) = config.password_hash.as_ref().map(|s| s.expose().trim()) {
         if phc.is_empty() || PasswordHash::new(phc).is_err() {
             return Err(PasswordError::InvalidHash);
@@ -83,12 +103,18 @@ pub async fn resolve(config: &AdminConfig, store: &Store) -> Result<String, Pass
         .insert_setting_if_absent(GENERATED_HASH_SETTING, &phc, Utc::now())
         .await?
     {
-        // Printed, not logged: log pipelines keep what they see.
-        eprintln!(
-            "\n  Dashboard admin password (shown once, only its hash is kept): {password}\n  \
-             Set LJWX_ADMIN__PASSWORD_HASH or LJWX_ADMIN__PASSWORD to choose your own.\n"
+        // Into a file only its owner reads, never the log: log pipelines keep what they see.
+        let path = data_dir.join(GENERATED_FILE);
+        if let Err(error) = write_private(&path, &password) {
+            // Nobody could ever read this password: let the next start generate another.
+            store.delete_setting(GENERATED_HASH_SETTING).await?;
+            return Err(PasswordError::File { path, error });
+        }
+        info!(
+            file = %path.display(),
+            "Generated the dashboard admin password; it is in this file, readable by its \
+             owner only (set LJWX_ADMIN__PASSWORD_HASH or LJWX_ADMIN__PASSWORD to choose your own)."
         );
-        info!("Generated the dashboard admin password and printed it to standard error.");
         Ok(phc)
     } else {
         // Another instance generated one at the same moment; its password is the one.
@@ -97,6 +123,32 @@ pub async fn resolve(config: &AdminConfig, store: &Store) -> Result<String, Pass
             .setting(GENERATED_HASH_SETTING)
             .await?
             .ok_or(PasswordError::Hashing)
+    }
+}
+
+/// Writes `password` and a line break to `path` (creating its directory), readable and
+/// writable by the file's owner alone.
+fn write_private(path: &Path, password: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let mut file = options.open(path)?;
+        // An existing file keeps its mode through `open`: set it again.
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        writeln!(file, "{password}")?;
+        file.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let mut file = options.open(path)?;
+        writeln!(file, "{password}")?;
+        file.sync_all()
     }
 }
 

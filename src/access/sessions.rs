@@ -1,8 +1,12 @@
 //! Dashboard login: password check, login rate limit, sessions in `HttpOnly; SameSite=Strict`
 //! cookies backed by `t_admin_session`, and the CSRF token of each session.
+//!
+//! A session ends at logout, after `admin.session_ttl_hours` without use, after
+//! `admin.session_max_hours` whatever the use, and when the admin password changes (each
+//! session records which password it was opened with).
 
+use super::client::Clients;
 use super::password;
-use crate::api::client_address;
 use crate::config::AdminConfig;
 use crate::store::{Store, StoreError};
 use crate::telemetry::traceparent::hex;
@@ -17,6 +21,10 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
+
+/// How long a login waits for a free password check before it is answered 503.
+const PASSWORD_CHECK_WAIT: Duration = Duration::from_secs(10);
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "ljwx_session";
@@ -32,11 +40,16 @@ pub struct Auth {
 struct Inner {
     store: Store,
     password_hash: String,
+    /// Which password sessions must have been opened with: a short hash of its hash.
+    credential: String,
     ttl: Duration,
+    max_age: chrono::Duration,
     secure: bool,
     limiter: DefaultKeyedRateLimiter<IpAddr>,
     clock: DefaultClock,
-    trust_forwarded_for: bool,
+    clients: Clients,
+    /// Password checks that may run at once.
+    checks: Semaphore,
 }
 
 /// A logged-in supervisor's session, put into each authenticated request.
@@ -47,6 +60,11 @@ pub struct Session {
     pub csrf_token: String,
 }
 
+/// The password could not be checked now: too many checks are running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("too many password checks at once")]
+pub struct ChecksBusy;
+
 impl Session {
     /// Whether a form's `csrf` field is this session's token (constant-time compare).
     pub fn csrf_ok(&self, presented: Option<&str>) -> bool {
@@ -56,24 +74,29 @@ impl Session {
 
 impl Auth {
     /// Authentication against `password_hash` (see [`password::resolve`]); login attempts
-    /// are counted per client address (the forwarded one when `trust_forwarded_for`).
+    /// are counted per client address as `clients` tells it.
     pub fn new(
         config: &AdminConfig,
-        trust_forwarded_for: bool,
+        clients: Clients,
         store: Store,
         password_hash: String,
     ) -> Self {
         let per_minute =
             NonZeroU32::new(config.login_attempts_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
+        let max_hours = i64::try_from(config.session_max_hours.max(1)).unwrap_or(i64::MAX);
         Self {
             inner: Arc::new(Inner {
                 store,
+                credential: hex(&Sha256::digest(password_hash.as_bytes()))[..16].to_owned(),
                 password_hash,
                 ttl: Duration::from_secs(config.session_ttl_hours.max(1) * 3600),
+                max_age: chrono::Duration::try_hours(max_hours)
+                    .unwrap_or(chrono::Duration::days(7)),
                 secure: config.secure_cookie,
                 limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
                 clock: DefaultClock::default(),
-                trust_forwarded_for,
+                clients,
+                checks: Semaphore::new(config.password_checks.max(1)),
             }),
         }
     }
@@ -95,16 +118,22 @@ impl Auth {
 
     /// The client's address, as the login rate limit counts it.
     pub fn client(&self, req: &Request) -> Option<IpAddr> {
-        client_address(req, self.inner.trust_forwarded_for)
+        self.inner.clients.of(req)
     }
 
-    /// Whether `password` is the admin password. Argon2 is slow on purpose: it runs off the
-    /// async workers.
-    pub async fn password_ok(&self, password: String) -> bool {
-        let phc = self.inner.password_hash.clone();
-        tokio::task::spawn_blocking(move || password::verify(&password, &phc))
+    /// Whether `password` is the admin password. Argon2 is slow (and takes memory) on
+    /// purpose: it runs off the async workers, `admin.password_checks` at a time.
+    pub async fn password_ok(&self, password: String) -> Result<bool, ChecksBusy> {
+        let _check = tokio::time::timeout(PASSWORD_CHECK_WAIT, self.inner.checks.acquire())
             .await
-            .unwrap_or(false)
+            .map_err(|_| ChecksBusy)?
+            .map_err(|_| ChecksBusy)?;
+        let phc = self.inner.password_hash.clone();
+        Ok(
+            tokio::task::spawn_blocking(move || password::verify(&password, &phc))
+                .await
+                .unwrap_or(false),
+        )
     }
 
     /// Opens a session for `client`; returns the cookie that carries it.
@@ -116,9 +145,10 @@ impl Auth {
             .create_session(
                 &token_hash(&token),
                 &random_token(),
+                &self.inner.credential,
                 client.map(|c| c.to_string()),
                 now,
-                self.expiry(now),
+                self.expiry(now, now),
             )
             .await?;
         Ok(self.cookie(SESSION_COOKIE, &token, Some(self.inner.ttl)))
@@ -135,18 +165,18 @@ impl Auth {
         };
         let hash = token_hash(token.value_str());
         let now = Utc::now();
-        let Some(stored) = self.inner.store.session(&hash, now).await? else {
+        let Some(stored) = self.live(&hash, now).await? else {
             return Ok(None);
         };
-        let renewed = if stored.expires_at - now < half(self.inner.ttl) {
-            self.inner
-                .store
-                .renew_session(&hash, self.expiry(now))
-                .await?;
-            Some(self.cookie(SESSION_COOKIE, token.value_str(), Some(self.inner.ttl)))
-        } else {
-            None
-        };
+        let expiry = self.expiry(stored.created_at, now);
+        let renewed =
+            if stored.expires_at - now < half(self.inner.ttl) && expiry > stored.expires_at {
+                self.inner.store.renew_session(&hash, expiry).await?;
+                let left = (expiry - now).to_std().unwrap_or(Duration::ZERO);
+                Some(self.cookie(SESSION_COOKIE, token.value_str(), Some(left)))
+            } else {
+                None
+            };
         Ok(Some((
             Session {
                 token_hash: hash,
@@ -154,6 +184,35 @@ impl Auth {
             },
             renewed,
         )))
+    }
+
+    /// Whether the session whose cookie value is `token` is live (for callers that only
+    /// read, such as the observability API: it is not renewed).
+    pub async fn token_is_live(&self, token: &str) -> Result<bool, StoreError> {
+        Ok(self.live(&token_hash(token), Utc::now()).await?.is_some())
+    }
+
+    /// Whether `session` is still live: not logged out, expired, past its lifetime, or of
+    /// an older password. Open live feeds ask now and then, and end when it is not.
+    pub async fn is_live(&self, session: &Session) -> Result<bool, StoreError> {
+        Ok(self.live(&session.token_hash, Utc::now()).await?.is_some())
+    }
+
+    /// The stored session of `hash`, if it is live at `now`.
+    async fn live(
+        &self,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<crate::store::AdminSession>, StoreError> {
+        let stored = self.inner.store.session(hash, now).await?;
+        Ok(stored.filter(|s| {
+            // Same length, so the comparison time says nothing about where they differ.
+            bool::from(
+                s.credential
+                    .as_bytes()
+                    .ct_eq(self.inner.credential.as_bytes()),
+            ) && now < s.created_at + self.inner.max_age
+        }))
     }
 
     /// Ends `session`; returns the cookie that clears it in the browser.
@@ -179,8 +238,12 @@ impl Auth {
         })
     }
 
-    fn expiry(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        now + chrono::Duration::from_std(self.inner.ttl).unwrap_or(chrono::Duration::hours(12))
+    /// When a session opened at `created` and used at `now` ends unless used again: `ttl`
+    /// from now, but never past its lifetime.
+    fn expiry(&self, created: DateTime<Utc>, now: DateTime<Utc>) -> DateTime<Utc> {
+        let idle =
+            now + chrono::Duration::from_std(self.inner.ttl).unwrap_or(chrono::Duration::hours(12));
+        idle.min(created + self.inner.max_age)
     }
 
     fn cookie(&self, name: &str, value: &str, max_age: Option<Duration>) -> Cookie {

@@ -4,12 +4,16 @@
 //! given with `--config`) < `LJWX_*` environment variables (`__` nests: `LJWX_DATABASE__URL`,
 //! `LJWX_INGEST__MAX_RECORDS`) < `DATABASE_URL` and `REDIS_URL`.
 
+mod server;
+
+pub use server::{ObservabilityConfig, ServerConfig};
+
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Everything the service can be told.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -21,6 +25,11 @@ pub struct Config {
     /// IANA time zone that defines "today" for statistics (`Asia/Shanghai`). Default: the
     /// host's local time zone.
     pub timezone: Option<String>,
+    /// Directory of the service's own files: the generated admin password
+    /// (`admin-password`). Default `data` (also where the default SQLite database lives).
+    pub data_dir: PathBuf,
+    /// The connection loop and request limits.
+    pub server: ServerConfig,
     /// Storage.
     pub database: DatabaseConfig,
     /// Upload limits.
@@ -47,6 +56,8 @@ pub struct Config {
     pub traces: TracesConfig,
     /// The supervisor dashboard.
     pub dashboard: DashboardConfig,
+    /// Who may read traces and the system monitor.
+    pub observability: ObservabilityConfig,
 }
 
 impl Default for Config {
@@ -54,6 +65,8 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8001)),
             timezone: None,
+            data_dir: PathBuf::from("data"),
+            server: ServerConfig::default(),
             database: DatabaseConfig::default(),
             ingest: IngestConfig::default(),
             writer: WriterConfig::default(),
@@ -67,6 +80,7 @@ impl Default for Config {
             monitor: MonitorConfig::default(),
             traces: TracesConfig::default(),
             dashboard: DashboardConfig::default(),
+            observability: ObservabilityConfig::default(),
         }
     }
 }
@@ -124,6 +138,11 @@ pub struct IngestConfig {
     pub max_body_bytes: usize,
     /// Most records in one batch; more get 413. Default 10 000.
     pub max_records: usize,
+    /// Days a batch record is kept for idempotent replays: a batch re-sent (same `batchId`,
+    /// same records) within this window is answered with its first result and not written
+    /// again. Default 7. Deleting older records is housekeeping's (not built yet: until then
+    /// they are kept, and replays keep working past the window).
+    pub idempotency_days: u32,
 }
 
 impl Default for IngestConfig {
@@ -131,6 +150,7 @@ impl Default for IngestConfig {
         Self {
             max_body_bytes: 10 * 1024 * 1024,
             max_records: 10_000,
+            idempotency_days: 7,
         }
     }
 }
@@ -155,8 +175,9 @@ pub struct WriterConfig {
     pub queue_rows: usize,
     /// How long an upload may wait for room in the queue, in milliseconds.
     pub queue_wait_ms: u64,
-    /// Uploads being read, parsed or committed at once; more wait (up to `queue_wait_ms`) or
-    /// get 503. Bounds the memory that thousands of connections can claim at the same time.
+    /// Uploads being parsed or committed at once; more wait (up to `queue_wait_ms`) or get
+    /// 503. Bounds the memory that parsed batches take at the same time (bodies being
+    /// received are bounded by `server.read_memory_bytes`).
     pub max_inflight: usize,
     /// How often the counts of committed groups are added to the daily counters, in
     /// milliseconds. "Today" figures lag the commits by up to this much.
@@ -194,6 +215,10 @@ pub struct DevicesConfig {
     /// How long "this device is bound to no user" is trusted, in seconds. A binding written
     /// by ljwx-boot is picked up at most this long after it was written.
     pub unknown_ttl_secs: u64,
+    /// Device credentials on uploads (`LJWX_DEVICES__AUTH`): `off` (default; firmware
+    /// without keys keeps working), `optional` (a key, when sent, must be valid and covers
+    /// only its devices), `required` (every upload needs a valid key).
+    pub auth: DeviceAuth,
 }
 
 impl Default for DevicesConfig {
@@ -202,8 +227,22 @@ impl Default for DevicesConfig {
             cache_capacity: 200_000,
             cache_ttl_secs: 300,
             unknown_ttl_secs: 60,
+            auth: DeviceAuth::Off,
         }
     }
+}
+
+/// Whether uploads must carry a device key (`Authorization: Bearer <key>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceAuth {
+    /// Keys are not looked at.
+    Off,
+    /// An upload without a key is accepted; one with a key needs a valid key, and its
+    /// records must be of devices the key covers.
+    Optional,
+    /// Every upload needs a valid key; missing, unknown or revoked keys get 401.
+    Required,
 }
 
 /// Redis (DESIGN §6). Without a URL the service runs on its in-process cache alone.
@@ -241,9 +280,6 @@ pub struct RateLimitConfig {
     pub per_second: u32,
     /// Requests a client may send at once above the sustained rate.
     pub burst: u32,
-    /// Identify clients by the first `X-Forwarded-For` (or `X-Real-IP`) address instead of
-    /// the peer address. Turn on only behind a proxy that sets it (the seed's nginx does).
-    pub trust_forwarded_for: bool,
 }
 
 impl Default for RateLimitConfig {
@@ -252,7 +288,6 @@ impl Default for RateLimitConfig {
             enabled: false,
             per_second: 100,
             burst: 50,
-            trust_forwarded_for: false,
         }
     }
 }
@@ -492,6 +527,12 @@ pub struct AdminConfig {
     /// Login attempts allowed per client address per minute (burst of the same size).
     /// Default 5.
     pub login_attempts_per_minute: u32,
+    /// Hours a dashboard session lasts at most from its login, however often it is renewed.
+    /// Default 168 (7 days).
+    pub session_max_hours: u64,
+    /// Password checks (argon2, deliberately slow) running at once; more logins wait, and
+    /// get 503 after 10 s. Default 2.
+    pub password_checks: usize,
 }
 
 impl Default for AdminConfig {
@@ -503,6 +544,8 @@ impl Default for AdminConfig {
             session_ttl_hours: 12,
             secure_cookie: false,
             login_attempts_per_minute: 5,
+            session_max_hours: 168,
+            password_checks: 2,
         }
     }
 }
