@@ -62,10 +62,11 @@ impl MigrationTrait for Migration {
                 .await?;
             }
             _ => {
-                db.execute_unprepared("ALTER TABLE t_ingest_batch RENAME TO t_ingest_batch_old")
-                    .await?;
-                db.execute_unprepared(
-                    "CREATE TABLE t_ingest_batch (\
+                // One batch on one connection, in one transaction: all of it or nothing.
+                db.execute_unprepared(&format!(
+                    "BEGIN IMMEDIATE; \
+                     ALTER TABLE t_ingest_batch RENAME TO t_ingest_batch_old; \
+                     CREATE TABLE t_ingest_batch (\
                      id integer NOT NULL PRIMARY KEY AUTOINCREMENT, \
                      batch_id varchar(64) NOT NULL, \
                      fingerprint varchar(64) NOT NULL DEFAULT '', \
@@ -77,22 +78,13 @@ impl MigrationTrait for Migration {
                      error_details text NOT NULL, processing_time_ms double NOT NULL, \
                      trace_id varchar(32) NULL, \
                      create_time timestamp_with_timezone_text NOT NULL \
-                     DEFAULT CURRENT_TIMESTAMP)",
-                )
-                .await?;
-                db.execute_unprepared(&format!(
-                    "INSERT INTO t_ingest_batch ({COLUMNS}) SELECT {COLUMNS} FROM t_ingest_batch_old"
+                     DEFAULT CURRENT_TIMESTAMP); \
+                     INSERT INTO t_ingest_batch ({COLUMNS}) SELECT {COLUMNS} FROM t_ingest_batch_old; \
+                     DROP TABLE t_ingest_batch_old; \
+                     CREATE UNIQUE INDEX {UNIQUE_INDEX} ON t_ingest_batch (batch_id, fingerprint); \
+                     CREATE INDEX idx_ingest_batch_create_time ON t_ingest_batch (create_time); \
+                     COMMIT;"
                 ))
-                .await?;
-                db.execute_unprepared("DROP TABLE t_ingest_batch_old")
-                    .await?;
-                db.execute_unprepared(&format!(
-                    "CREATE UNIQUE INDEX {UNIQUE_INDEX} ON t_ingest_batch (batch_id, fingerprint)"
-                ))
-                .await?;
-                db.execute_unprepared(
-                    "CREATE INDEX idx_ingest_batch_create_time ON t_ingest_batch (create_time)",
-                )
                 .await?;
             }
         }

@@ -11,8 +11,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use tracing::{info, warn};
 
-/// The setting that holds the hash of a generated password.
+/// The setting that holds the hash of a generated password, or of `admin.password`: one hash
+/// for every instance and restart, so that sessions (bound to the hash) stay valid.
 const GENERATED_HASH_SETTING: &str = "admin_password_hash";
+/// Attempts to agree with other instances starting at once on a new password's hash.
+const HASH_SWAPS: usize = 3;
 /// Length of a generated password (~119 bits).
 const GENERATED_LENGTH: usize = 20;
 /// File in the data directory that receives a generated password.
@@ -63,9 +66,10 @@ pub fn verify(password: &str, phc: &str) -> bool {
 }
 
 /// The hash the dashboard checks logins against: `admin.password_hash`, else the hash of
-/// `admin.password`, else the hash generated at an earlier start (kept in the database), else
-/// a new password — written once to `data_dir/admin-password`, readable by its owner only
-/// (never to the log), and only its hash stored.
+/// `admin.password` (kept in the database, so every instance and restart check against the
+/// same hash), else the hash generated at an earlier start, else a new password — written once
+/// to `data_dir/admin-password`, readable by its owner only (never to the log), and only its
+/// hash stored.
 pub async fn resolve(
     config: &AdminConfig,
     store: &Store,
@@ -80,10 +84,7 @@ pub async fn resolve(
     if let Some(password) = config.password.as_ref().map(|s| s.expose())
         && !password.is_empty()
     {
-        let password = password.to_owned();
-        return tokio::task::spawn_blocking(move || hash(&password))
-            .await
-            .map_err(|_| PasswordError::Hashing)?;
+        return configured(password, store).await;
     }
     if let Some(stored) = store.setting(GENERATED_HASH_SETTING).await? {
         return Ok(stored);
@@ -124,6 +125,48 @@ pub async fn resolve(
             .await?
             .ok_or(PasswordError::Hashing)
     }
+}
+
+/// The stored hash of `password`, stored now if the stored one is of another password.
+async fn configured(password: &str, store: &Store) -> Result<String, PasswordError> {
+    for _ in 0..HASH_SWAPS {
+        let stored = store.setting(GENERATED_HASH_SETTING).await?;
+        if let Some(phc) = stored.clone() {
+            let password = password.to_owned();
+            let matches =
+                tokio::task::spawn_blocking(move || verify(&password, &phc).then_some(phc))
+                    .await
+                    .map_err(|_| PasswordError::Hashing)?;
+            if let Some(phc) = matches {
+                return Ok(phc);
+            }
+        }
+        let phc = {
+            let password = password.to_owned();
+            tokio::task::spawn_blocking(move || hash(&password))
+                .await
+                .map_err(|_| PasswordError::Hashing)??
+        };
+        let now = Utc::now();
+        let stored_now = match &stored {
+            None => {
+                store
+                    .insert_setting_if_absent(GENERATED_HASH_SETTING, &phc, now)
+                    .await?
+            }
+            Some(old) => {
+                store
+                    .replace_setting(GENERATED_HASH_SETTING, old, &phc, now)
+                    .await?
+            }
+        };
+        if stored_now {
+            info!("The configured admin password is new; older dashboard sessions end.");
+            return Ok(phc);
+        }
+        // Another instance stored a hash meanwhile: check it on the next round.
+    }
+    Err(PasswordError::Hashing)
 }
 
 /// Writes `password` and a line break to `path` (creating its directory), readable and

@@ -272,3 +272,29 @@ fn random_token() -> String {
 fn token_hash(token: &str) -> String {
     hex(&Sha256::digest(token.as_bytes()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, Secret};
+
+    #[tokio::test]
+    async fn password_checks_wait_for_a_free_slot_then_give_up() {
+        let mut config = Config::default();
+        config.database.url = Secret::new("sqlite::memory:");
+        let store = crate::app::open_storage(&config).await.expect("store");
+        let admin = AdminConfig {
+            password_checks: 1,
+            ..AdminConfig::default()
+        };
+        let phc = password::hash("right").expect("hash");
+        let auth = Auth::new(&admin, Clients::default(), store, phc);
+        let busy = auth.inner.checks.acquire().await.expect("the only check");
+        // Time stands still but for the waits, which pass at once.
+        tokio::time::pause();
+        assert_eq!(auth.password_ok("right".to_owned()).await, Err(ChecksBusy));
+        drop(busy);
+        assert_eq!(auth.password_ok("right".to_owned()).await, Ok(true));
+        assert_eq!(auth.password_ok("wrong".to_owned()).await, Ok(false));
+    }
+}

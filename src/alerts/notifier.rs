@@ -37,7 +37,7 @@ pub trait Notifier: Send + Sync {
 }
 
 /// Writes every notification to the log (warning level), so an alert is visible even
-/// without a webhook.
+/// without a webhook: its id, type and level, never the value or the wearer.
 #[derive(Debug, Default)]
 pub struct LogNotifier;
 
@@ -48,17 +48,15 @@ impl Notifier for LogNotifier {
     }
 
     async fn notify(&self, n: &Notification) -> Result<(), NotifyError> {
+        // Ids, type and level only: the value and the wearer are health data, and logs go
+        // where health data must not (the webhook and the dashboard carry them).
         let a = &n.alert;
         warn!(
             notification = n.notification_id,
             event = %n.event,
             alert = a.id,
-            device = %a.device_sn,
-            user = ?a.user_id,
             alert_type = %a.alert_type,
             level = %a.level,
-            value = ?a.last_value,
-            occurrences = a.occurrences,
             "Health alert."
         );
         Ok(())
@@ -104,6 +102,72 @@ impl Notifier for WebhookNotifier {
             Ok(())
         } else {
             Err(NotifyError(format!("webhook answered {status}")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// Collects what the log writes.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("lock").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_log_names_the_alert_but_not_the_value_or_the_wearer() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let now = Utc::now();
+        let notification = Notification {
+            notification_id: 77,
+            event: "opened".to_owned(),
+            created_at: now,
+            alert: Alert {
+                id: 42,
+                user_id: Some(90_210),
+                device_sn: "SECRETWATCH9".to_owned(),
+                alert_type: "heart_rate_abnormal".to_owned(),
+                level: "major".to_owned(),
+                status: "NEW".to_owned(),
+                value: Some("187".to_owned()),
+                last_value: Some("193".to_owned()),
+                occurrences: 3,
+                occur_at: Some(now),
+                last_occur_at: Some(now),
+                create_time: now,
+                acknowledged_at: None,
+                resolved_at: None,
+            },
+        };
+        LogNotifier.notify(&notification).await.expect("logged");
+        let line = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf8");
+        for shown in [
+            "notification=77",
+            "alert=42",
+            "heart_rate_abnormal",
+            "major",
+        ] {
+            assert!(line.contains(shown), "{shown} missing: {line}");
+        }
+        for hidden in ["SECRETWATCH9", "90210", "187", "193"] {
+            assert!(!line.contains(hidden), "{hidden} leaked: {line}");
         }
     }
 }

@@ -10,9 +10,9 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::task::{Context, Poll, ready};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
@@ -34,6 +34,10 @@ pub struct Timeouts {
 pub struct Requests {
     in_flight: AtomicUsize,
     ended: AtomicU64,
+    /// The connection's last pending read. hyper does not read again after an answer until
+    /// the socket has data, so the end of the last request in flight wakes it: the idle
+    /// timeout starts then.
+    reader: Mutex<Option<Waker>>,
 }
 
 impl Requests {
@@ -52,7 +56,17 @@ pub struct RequestGuard(Arc<Requests>);
 impl Drop for RequestGuard {
     fn drop(&mut self) {
         self.0.ended.fetch_add(1, Ordering::AcqRel);
-        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let reader = self
+                .0
+                .reader
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            if let Some(reader) = reader {
+                reader.wake();
+            }
+        }
     }
 }
 
@@ -110,6 +124,17 @@ impl<T: AsyncRead + Unpin> AsyncRead for TimedIo<T> {
         let before = buf.filled().len();
         let read = Pin::new(&mut this.inner).poll_read(cx, buf);
         if this.requests.in_flight.load(Ordering::Acquire) > 0 {
+            if read.is_pending() {
+                *this
+                    .requests
+                    .reader
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(cx.waker().clone());
+                // The last request may have ended before the waker was in place.
+                if this.requests.in_flight.load(Ordering::Acquire) == 0 {
+                    cx.waker().wake_by_ref();
+                }
+            }
             return read;
         }
         if let Poll::Ready(result) = read {

@@ -24,7 +24,7 @@ use crate::telemetry::metrics as telemetry;
 use crate::telemetry::traces::TraceStore;
 use crate::zone::{UnknownZone, Zone};
 use poem::endpoint::BoxEndpoint;
-use poem::middleware::{CatchPanic, Cors};
+use poem::middleware::{CatchPanic, CookieJarManager, Cors};
 use poem::{Endpoint, EndpointExt, Route};
 use sea_orm::DbErr;
 use std::future::Future;
@@ -70,7 +70,8 @@ pub async fn open_storage(config: &Config) -> Result<Store, StartupError> {
     let db = store::connect(&config.database)
         .await
         .map_err(StartupError::Database)?;
-    store::migrate(&db, store::is_sqlite_file(config.database.url.expose()))
+    let lock_file = store::sqlite_file(config.database.url.expose()).map(store::sqlite_lock_file);
+    store::migrate(&db, lock_file)
         .await
         .map_err(StartupError::Migration)?;
     let store = Store::new(db).with_postgres_copy(config.writer.postgres_copy);
@@ -228,7 +229,8 @@ impl App {
                 }),
             )
             .nest("/docs", api.swagger_ui())
-            .nest("/", api);
+            // The observability endpoints accept a dashboard session's cookie.
+            .nest("/", api.with(CookieJarManager::new()));
         // After the API's nest at "/", which would otherwise take "/" itself.
         let route = self.dashboard.routes(route);
         let server = &self.config.server;

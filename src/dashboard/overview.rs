@@ -59,12 +59,34 @@ pub async fn page(dashboard: Data<&Dashboard>, session: Data<&Session>) -> Respo
     })
 }
 
+/// How often an open live feed checks that its session is still live.
+const SESSION_RECHECK: Duration = Duration::from_secs(5);
+
 /// `GET /live`: every update of the feed as an SSE `message` event with the JSON of
-/// [`Live`]; the current data first. Ends when the service shuts down; browsers reconnect.
+/// [`Live`]; the current data first. Ends when the service shuts down (browsers reconnect)
+/// and within [`SESSION_RECHECK`] once its session is logged out, expired or of an older
+/// password (the reconnect then gets 401).
 #[handler]
-pub async fn live_stream(dashboard: Data<&Dashboard>) -> SSE {
+pub async fn live_stream(dashboard: Data<&Dashboard>, session: Data<&Session>) -> SSE {
     let first = dashboard.feed.current().await;
     let (receiver, stop) = dashboard.feed.subscribe();
+    let auth = dashboard.auth.clone();
+    let session = session.0.clone();
+    let session_ended = async move {
+        loop {
+            tokio::time::sleep(SESSION_RECHECK).await;
+            // A database outage is not a logout: the feed shows it and goes on.
+            if let Ok(false) = auth.is_live(&session).await {
+                break;
+            }
+        }
+    };
+    let ended = async move {
+        tokio::select! {
+            () = stop.cancelled_owned() => {}
+            () = session_ended => {}
+        }
+    };
     let updates = futures_util::stream::unfold(receiver, |mut rx| async move {
         rx.changed().await.ok()?;
         let snapshot: Arc<Snapshot> = rx.borrow_and_update().clone();
@@ -73,7 +95,7 @@ pub async fn live_stream(dashboard: Data<&Dashboard>) -> SSE {
     let events = futures_util::stream::once(async move { first })
         .chain(updates)
         .map(|snapshot| Event::message(snapshot.json.clone()))
-        .take_until(stop.cancelled_owned());
+        .take_until(ended);
     SSE::new(events).keep_alive(Duration::from_secs(15))
 }
 

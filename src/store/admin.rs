@@ -59,6 +59,26 @@ impl Store {
         Ok(inserted > 0)
     }
 
+    /// Replaces the value of setting `name` by `value` if it still is `old`; true when this
+    /// call replaced it (two instances at once: exactly one wins).
+    pub async fn replace_setting(
+        &self,
+        name: &str,
+        old: &str,
+        value: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let replaced = admin_setting::Entity::update_many()
+            .col_expr(admin_setting::Column::Value, Expr::value(value))
+            .col_expr(admin_setting::Column::UpdatedAt, Expr::value(now))
+            .filter(admin_setting::Column::Name.eq(name))
+            .filter(admin_setting::Column::Value.eq(old))
+            .exec(&self.db)
+            .await?
+            .rows_affected;
+        Ok(replaced > 0)
+    }
+
     /// Removes setting `name`.
     pub async fn delete_setting(&self, name: &str) -> Result<(), StoreError> {
         admin_setting::Entity::delete_by_id(name.to_owned())

@@ -3,6 +3,7 @@
 //! drained by the notifier.
 
 use super::commit::MappedSample;
+use super::sql::page_offset;
 use super::{Store, StoreError};
 use crate::alerts::Alert;
 use crate::alerts::episode::{Change, Episode, Observation, OpenAlert, plan};
@@ -348,11 +349,10 @@ impl Store {
             .filter(cond)
             .order_by_desc(C::Id);
         let total = query.clone().count(&self.db).await?;
-        let items = query
-            .offset(page.saturating_sub(1).saturating_mul(page_size))
-            .limit(page_size)
-            .all(&self.db)
-            .await?;
+        let Some(offset) = page_offset(page, page_size, total) else {
+            return Ok((Vec::new(), total));
+        };
+        let items = query.offset(offset).limit(page_size).all(&self.db).await?;
         Ok((items, total))
     }
 

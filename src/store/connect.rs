@@ -53,12 +53,13 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbEr
     Database::connect(options).await
 }
 
-/// Whether `url` names a SQLite database in a file (not in memory).
-pub fn is_sqlite_file(url: &str) -> bool {
+/// The file of a SQLite database URL; `None` for one in memory, or another database.
+pub fn sqlite_file(url: &str) -> Option<&Path> {
     url.strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
         .and_then(|rest| rest.split('?').next())
-        .is_some_and(|path| !path.is_empty() && !path.contains(":memory:"))
+        .filter(|path| !path.is_empty() && !path.contains(":memory:"))
+        .map(Path::new)
 }
 
 /// The directory of a SQLite file URL (`sqlite://data/ljwx.db?mode=rwc` → `data`).
@@ -86,9 +87,12 @@ mod tests {
             Some(Path::new("data"))
         );
         assert_eq!(sqlite_dir("sqlite::memory:"), None);
-        assert!(is_sqlite_file("sqlite://ljwx.db?mode=rwc"));
-        assert!(!is_sqlite_file("sqlite::memory:"));
-        assert!(!is_sqlite_file("postgres://x/y"));
+        assert_eq!(
+            sqlite_file("sqlite://ljwx.db?mode=rwc"),
+            Some(Path::new("ljwx.db"))
+        );
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(sqlite_file("postgres://x/y"), None);
         assert_eq!(sqlite_dir("sqlite://ljwx.db"), None);
         assert_eq!(sqlite_dir("mysql://root@localhost/test"), None);
     }

@@ -2,6 +2,7 @@
 //! active devices; none touches `t_user_health_data`.
 
 use super::alerts::status;
+use super::sql::page_offset;
 use super::{Store, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{device_daily, sys_user, t_alert_info, unknown_device_data};
@@ -124,9 +125,12 @@ impl Store {
             .filter(U::DeviceSn.ne(""))
             .filter(U::IsDeleted.eq(0));
         let total = query.clone().count(&self.db).await?;
+        let Some(offset) = page_offset(page, page_size, total) else {
+            return Ok((Vec::new(), total));
+        };
         let users = query
             .order_by_asc(U::DeviceSn)
-            .offset(page.saturating_sub(1).saturating_mul(page_size))
+            .offset(offset)
             .limit(page_size)
             .all(&self.db)
             .await?;
@@ -188,9 +192,12 @@ impl Store {
             .group_by(Q::DeviceSn);
         // Counting the groups counts the devices.
         let total = per_device.clone().count(&self.db).await?;
+        let Some(offset) = page_offset(page, page_size, total) else {
+            return Ok((Vec::new(), total));
+        };
         let rows: Vec<(String, i64, Option<DateTime<Utc>>)> = per_device
             .order_by_asc(Q::DeviceSn)
-            .offset(page.saturating_sub(1).saturating_mul(page_size))
+            .offset(offset)
             .limit(page_size)
             .into_tuple()
             .all(&self.db)

@@ -1,13 +1,12 @@
 //! Bringing the schema up to date, one process at a time: instances that start together (or
 //! the `migrate` command beside a running service) must not apply a migration twice. The lock
-//! is the database's own: `GET_LOCK` on MySQL/MariaDB, an advisory lock on PostgreSQL, and on
-//! a SQLite file one `BEGIN IMMEDIATE` transaction around every migration.
+//! is the database's own — `GET_LOCK` on MySQL/MariaDB, an advisory lock on PostgreSQL — and
+//! for a SQLite file a lock on a file beside it.
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::sqlx::{self, sqlite::SqlitePoolOptions};
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, RuntimeErr, SqlxSqliteConnector,
-};
+use sea_orm::sqlx;
+use sea_orm::{DatabaseConnection, DbBackend, DbErr, RuntimeErr};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Name of the MySQL lock, and key of the PostgreSQL advisory lock.
@@ -17,9 +16,9 @@ const LOCK_KEY: i64 = 0x6c6a_7778_6d69_6772;
 const LOCK_WAIT_SECS: i64 = 600;
 
 /// Applies the pending migrations to `db`, waiting for any other process migrating the same
-/// database. `sqlite_file` tells whether a SQLite database is a file (others can open it)
-/// rather than in memory.
-pub async fn migrate(db: &DatabaseConnection, sqlite_file: bool) -> Result<(), DbErr> {
+/// database. For a SQLite file, `lock_file` is the file whose lock stands for the database's
+/// (`None` for a database in memory, which no other process can open).
+pub async fn migrate(db: &DatabaseConnection, lock_file: Option<PathBuf>) -> Result<(), DbErr> {
     match db.get_database_backend() {
         DbBackend::MySql => {
             let mut lock = db
@@ -64,29 +63,38 @@ pub async fn migrate(db: &DatabaseConnection, sqlite_file: bool) -> Result<(), D
                 .await;
             result
         }
-        DbBackend::Sqlite if sqlite_file => {
-            // One connection, so that every statement runs in the one transaction that holds
-            // the write lock from its start.
-            let options = db.get_sqlite_connection_pool().connect_options();
-            let single = SqlitePoolOptions::new()
-                .max_connections(1)
-                .connect_with((*options).clone())
-                .await
-                .map_err(conn_err)?;
-            let conn = SqlxSqliteConnector::from_sqlx_sqlite_pool(single);
-            conn.execute_unprepared("BEGIN IMMEDIATE").await?;
-            let result = match Migrator::up(&conn, None).await {
-                Ok(()) => conn.execute_unprepared("COMMIT").await.map(drop),
-                Err(err) => {
-                    let _ = conn.execute_unprepared("ROLLBACK").await;
-                    Err(err)
-                }
-            };
-            let _ = conn.close().await;
-            result
-        }
+        DbBackend::Sqlite => match lock_file {
+            Some(path) => {
+                let _lock = lock(path).await?;
+                Migrator::up(db, None).await
+            }
+            None => Migrator::up(db, None).await,
+        },
         _ => Migrator::up(db, None).await,
     }
+}
+
+/// An exclusive lock on `path` (created if missing), held until the file is dropped.
+async fn lock(path: PathBuf) -> Result<std::fs::File, DbErr> {
+    let locked = tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
+        file.lock()?;
+        Ok::<_, std::io::Error>(file)
+    })
+    .await
+    .map_err(|err| DbErr::Migration(format!("migration lock: {err}")))?;
+    locked.map_err(|err| DbErr::Migration(format!("cannot lock for migrating: {err}")))
+}
+
+/// The lock file of the SQLite database at `path`.
+pub fn sqlite_lock_file(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".migrate-lock");
+    PathBuf::from(name)
 }
 
 fn conn_err(err: sqlx::Error) -> DbErr {

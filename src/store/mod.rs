@@ -24,11 +24,11 @@ pub use alerts::{AlertEvent, AlertFilter, Transition, TransitionOutcome, status 
 pub use batches::{MAX_DETAILS, REUSED_BATCH_ID, StoredBatch, with_reused_note};
 pub use bench::{BenchMethod, BenchOptions, BenchResult};
 pub use commit::{CommitBatch, Committed, GroupCommitted, MappedSample};
-pub use connect::{connect, is_sqlite_file};
+pub use connect::{connect, sqlite_file};
 pub use dashboard::{BoundDevice, OPEN_STATUSES, OpenAlert, QuarantinedDevice};
 pub use devices::{Binding, DeviceImport};
 pub use keys::{DeviceKey, KeyInfo, KeyOwner};
-pub use migrate::migrate;
+pub use migrate::{migrate, sqlite_lock_file};
 pub use replay::Replayed;
 pub use stats::TodayStats;
 

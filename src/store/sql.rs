@@ -116,6 +116,15 @@ pub fn insert_ignore(
     }
 }
 
+/// Rows to skip for page `page` (from 1) of `size` rows out of `total`; `None` when the page
+/// lies beyond them (an empty page, answered without asking the database: an offset past
+/// what a database takes would be an error).
+pub fn page_offset(page: u64, size: u64, total: u64) -> Option<u64> {
+    page.saturating_sub(1)
+        .checked_mul(size)
+        .filter(|&offset| offset < total)
+}
+
 /// A statement with its parameters.
 pub fn statement(backend: DbBackend, sql: String, values: Vec<Value>) -> Statement {
     Statement::from_sql_and_values(backend, sql, values)
@@ -132,6 +141,16 @@ mod tests {
         assert_eq!(in_list(DbBackend::Postgres, 3), "$1,$2,$3");
         assert_eq!(rows_per_statement(DbBackend::Sqlite, 20, 1000), 1000);
         assert_eq!(rows_per_statement(DbBackend::Sqlite, 20_000, 1000), 1);
+    }
+
+    #[test]
+    fn pages_beyond_the_rows_are_empty() {
+        assert_eq!(page_offset(1, 50, 120), Some(0));
+        assert_eq!(page_offset(3, 50, 120), Some(100));
+        assert_eq!(page_offset(4, 50, 120), None);
+        assert_eq!(page_offset(1, 50, 0), None);
+        assert_eq!(page_offset(434_963_328_693_134_528, 50, 120), None);
+        assert_eq!(page_offset(u64::MAX, u64::MAX, u64::MAX), None);
     }
 
     #[test]

@@ -203,6 +203,19 @@ impl Supervisor {
         .await
     }
 
+    /// `GET path` of `app` (another instance, or this one after a restart: the session
+    /// cookie goes to any port of the host) without following redirects.
+    pub async fn get_from(&self, app: &TestApp, path: &str) -> Reply {
+        read(
+            self.client
+                .get(app.url(path))
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
+    }
+
     /// Posts `form` to `path` without following redirects.
     pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Reply {
         read(
@@ -512,7 +525,8 @@ impl TestApp {
     }
 }
 
-async fn read(resp: reqwest::Response) -> Reply {
+/// Reads `resp` whole.
+pub async fn read(resp: reqwest::Response) -> Reply {
     let status = resp.status();
     let headers = resp.headers().clone();
     let text = resp.text().await.expect("body");

@@ -184,8 +184,7 @@ async fn login_checks_password_and_csrf_and_sessions_are_shared(backend: Backend
 
     // Another instance on the same database accepts the session (operators run several).
     let other = app.another_instance(|_| {}).await;
-    let there = other
-        .client
+    let there = cookie_client()
         .get(other.url("/traces"))
         .header("cookie", format!("ljwx_session={token}"))
         .send()
@@ -560,8 +559,9 @@ async fn live_stream_pushes_new_data(backend: Backend) {
     app.stop().await;
 }
 
-/// With no password configured, the first start generates one and prints it once (to
-/// standard error, not the log); the next start prints nothing and the same password works.
+/// With no password configured, the first start generates one and writes it once to a file
+/// only its owner can read (never to the log); the next start leaves it and the same password
+/// works.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_generated_password_is_written_once_to_a_private_file_and_kept_as_a_hash() {
     use std::io::{BufRead, BufReader};
