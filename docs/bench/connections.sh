@@ -7,7 +7,7 @@ set -euo pipefail
 mode=$1; n=$2
 root=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d); server=
-trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"; true' EXIT
+trap '{ [ -n "$server" ] && kill "$server" 2>/dev/null; } || true; rm -rf "$work"' EXIT
 ulimit -n "$(ulimit -Hn)"
 export DATABASE_URL="sqlite://$work/b.db?mode=rwc" LJWX_LISTEN=127.0.0.1:18002 RUST_LOG=warn
 "$root/target/release/ljwx-stress" bindings --devices 1000 > "$work/b.csv"

@@ -25,7 +25,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=$root/target/release
 work=$(mktemp -d)
 server=
-trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"; true' EXIT
+trap '{ [ -n "$server" ] && kill "$server" 2>/dev/null; } || true; rm -rf "$work"' EXIT
 ulimit -n "$(ulimit -Hn)"
 
 source "$root/docs/bench/fresh-db.sh"

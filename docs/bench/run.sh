@@ -7,6 +7,7 @@
 #
 # Only loopback is used. Server settings come from the environment (LJWX_*), so sweeps
 # can vary them: LJWX_WRITER__MAX_ROWS=2000 docs/bench/run.sh postgres out.json --mode open --rate 800
+# LJWX_DEVICES__AUTH=required runs the load with a gateway key (docs/bench/auth.sh).
 set -euo pipefail
 backend=$1; out=$2; shift 2
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -15,7 +16,7 @@ bin=$root/target/release
 server_bin=${SERVER:-$bin/ljwx-bigscreen}
 work=$(mktemp -d)
 server=
-trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"; true' EXIT
+trap '{ [ -n "$server" ] && kill "$server" 2>/dev/null; } || true; rm -rf "$work"' EXIT
 ulimit -n "$(ulimit -Hn)"
 
 source "$root/docs/bench/fresh-db.sh"
@@ -24,6 +25,13 @@ port=18001
 export DATABASE_URL=$url LJWX_LISTEN=127.0.0.1:$port RUST_LOG=${RUST_LOG:-warn}
 "$bin/ljwx-stress" bindings --devices 1000 > "$work/bindings.csv"
 "$server_bin" --config /nonexistent devices import "$work/bindings.csv" > /dev/null
+# With device keys on (LJWX_DEVICES__AUTH=optional|required) the load carries a gateway key of
+# customer 1, which every test device is bound to.
+key_args=()
+case ${LJWX_DEVICES__AUTH:-off} in
+  optional|required)
+    key_args=(--key "$("$server_bin" --config /nonexistent devices key issue --customer 1 2>/dev/null)") ;;
+esac
 "$server_bin" --config /nonexistent serve 2> "$work/server.log" &
 server=$!
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/api/health" > /dev/null && break; sleep 0.1; done
@@ -38,7 +46,7 @@ sampler=$!
 
 /usr/bin/time -f '%U %S %M' -o "$work/stress.time" \
   "$bin/ljwx-stress" run --url "http://127.0.0.1:$port" --json "$work/report.json" \
-  --verify-db "$url" "$@" > "$work/stress.txt" 2>&1 || true
+  --verify-db "$url" "${key_args[@]}" "$@" > "$work/stress.txt" 2>&1 || true
 server_cpu=$(awk '{print ($14 + $15) / 100}' "/proc/$server/stat")
 kill -TERM "$server"; wait "$server" || true
 kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true

@@ -11,6 +11,7 @@ pub struct Alert {
     /// Alert id.
     pub id: i64,
     /// Wearer.
+    #[oai(skip_serializing_if_is_none)]
     pub user_id: Option<i64>,
     /// Watch serial number.
     pub device_sn: String,
@@ -21,20 +22,26 @@ pub struct Alert {
     /// `NEW`, `ACKNOWLEDGED` or `RESOLVED`.
     pub status: String,
     /// Value of the breach that opened the alert (bpm, %, °C, mmHg as the field).
+    #[oai(skip_serializing_if_is_none)]
     pub value: Option<String>,
     /// Value of the latest breach.
+    #[oai(skip_serializing_if_is_none)]
     pub last_value: Option<String>,
     /// Breaching samples in the episode.
     pub occurrences: i32,
     /// Sample time of the first breach (RFC 3339, UTC).
+    #[oai(skip_serializing_if_is_none)]
     pub occur_at: Option<DateTime<Utc>>,
     /// Sample time of the latest breach.
+    #[oai(skip_serializing_if_is_none)]
     pub last_occur_at: Option<DateTime<Utc>>,
     /// When the alert was written.
     pub create_time: DateTime<Utc>,
     /// When it was acknowledged.
+    #[oai(skip_serializing_if_is_none)]
     pub acknowledged_at: Option<DateTime<Utc>>,
     /// When it was resolved.
+    #[oai(skip_serializing_if_is_none)]
     pub resolved_at: Option<DateTime<Utc>>,
 }
 

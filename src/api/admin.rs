@@ -61,6 +61,70 @@ pub fn storage_answer(err: StoreError) -> (bool, Json<ErrorBody>) {
     }
 }
 
+/// Error answers of the admin endpoints that read or change one alert or key.
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "admin_bad_request")]
+pub enum AdminError {
+    /// A malformed path or query parameter (`invalid_request`, naming it: a serial number
+    /// that is not 5–64 printable ASCII characters, an id that is not a number).
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// Missing or wrong bearer token (`unauthorized`).
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// The admin API is disabled: no token is configured (`admin_disabled`).
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// No such alert, or no such valid key of this device or customer (`not_found`).
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// The change conflicts with the current state; nothing changed: `illegal_transition`
+    /// (acknowledging a resolved alert), `too_many_keys` (two valid keys exist already:
+    /// revoke one first).
+    #[oai(status = 409)]
+    Conflict(Json<ErrorBody>),
+    /// An unexpected server error; the detail is in the server log.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+    /// The database is unavailable (`storage_unavailable`); retry later.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+impl AdminError {
+    /// 404 `not_found` saying `what`.
+    pub fn not_found(what: String) -> Self {
+        Self::NotFound(Json(ErrorBody::new("not_found", what)))
+    }
+
+    /// 409 with `code` and `message`.
+    pub fn conflict(code: &str, message: String) -> Self {
+        Self::Conflict(Json(ErrorBody::new(code, message)))
+    }
+}
+
+impl From<Denied> for AdminError {
+    fn from(denied: Denied) -> Self {
+        match denied {
+            Denied::Disabled => AdminError::Forbidden(disabled()),
+            Denied::WrongToken => AdminError::Unauthorized(unauthorized()),
+        }
+    }
+}
+
+impl From<StoreError> for AdminError {
+    fn from(err: StoreError) -> Self {
+        match storage_answer(err) {
+            (true, body) => AdminError::Unavailable(body),
+            (false, body) => AdminError::Internal(body),
+        }
+    }
+}
+
+fn admin_bad_request(err: poem::Error) -> AdminError {
+    AdminError::BadRequest(Json(ErrorBody::invalid_parameter(&err)))
+}
+
 /// A dashboard session, as its cookie carries it.
 #[derive(SecurityScheme)]
 #[oai(ty = "api_key", key_name = "ljwx_session", key_in = "cookie")]
@@ -92,7 +156,11 @@ pub struct Observers {
 
 /// Why an observability call was refused.
 #[derive(ApiResponse)]
+#[oai(bad_request_handler = "viewerror_bad_request")]
 pub enum ViewError {
+    /// A malformed path or query parameter (`invalid_request`, naming it).
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
     /// Neither the admin token nor a live dashboard session was presented
     /// (`unauthorized`); set `observability.public` to open these endpoints.
     #[oai(status = 401)]
@@ -127,4 +195,8 @@ impl Observers {
             ))))
         }
     }
+}
+
+fn viewerror_bad_request(err: poem::Error) -> ViewError {
+    ViewError::BadRequest(Json(ErrorBody::invalid_parameter(&err)))
 }

@@ -3,7 +3,7 @@
 //! admin API is disabled.
 
 use super::ApiTags;
-use super::admin::{AdminToken, disabled, storage_answer, unauthorized};
+use super::admin::{AdminError, AdminToken, disabled, storage_answer, unauthorized};
 use super::wire::ErrorBody;
 use crate::access::{Admin, Denied};
 use crate::alerts::Alert;
@@ -69,7 +69,11 @@ pub struct AlertPage {
 
 /// Error answers of the alert list.
 #[derive(ApiResponse)]
+#[oai(bad_request_handler = "listerror_bad_request")]
 pub enum ListError {
+    /// A malformed path or query parameter (`invalid_request`, naming it).
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
     /// Missing or wrong bearer token (`unauthorized`).
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
@@ -102,48 +106,6 @@ impl From<StoreError> for ListError {
     }
 }
 
-/// Error answers of the single-alert endpoints.
-#[derive(ApiResponse)]
-pub enum ErrorAnswer {
-    /// Missing or wrong bearer token (`unauthorized`).
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
-    /// The admin API is disabled: no token is configured (`admin_disabled`).
-    #[oai(status = 403)]
-    Forbidden(Json<ErrorBody>),
-    /// No alert with this id (`not_found`).
-    #[oai(status = 404)]
-    NotFound(Json<ErrorBody>),
-    /// The alert's status does not allow this (`illegal_transition`, e.g. acknowledging a
-    /// resolved alert). Nothing changed.
-    #[oai(status = 409)]
-    Conflict(Json<ErrorBody>),
-    /// An unexpected server error; the detail is in the server log.
-    #[oai(status = 500)]
-    Internal(Json<ErrorBody>),
-    /// The database is unavailable (`storage_unavailable`); retry later.
-    #[oai(status = 503)]
-    Unavailable(Json<ErrorBody>),
-}
-
-impl From<Denied> for ErrorAnswer {
-    fn from(denied: Denied) -> Self {
-        match denied {
-            Denied::Disabled => ErrorAnswer::Forbidden(disabled()),
-            Denied::WrongToken => ErrorAnswer::Unauthorized(unauthorized()),
-        }
-    }
-}
-
-impl From<StoreError> for ErrorAnswer {
-    fn from(err: StoreError) -> Self {
-        match storage_answer(err) {
-            (true, body) => ErrorAnswer::Unavailable(body),
-            (false, body) => ErrorAnswer::Internal(body),
-        }
-    }
-}
-
 /// Answers of the alert list.
 #[derive(ApiResponse)]
 pub enum ListResponse {
@@ -161,11 +123,8 @@ pub enum AlertResponse {
     Ok(Json<Alert>),
 }
 
-fn not_found(id: i64) -> ErrorAnswer {
-    ErrorAnswer::NotFound(Json(ErrorBody::new(
-        "not_found",
-        format!("no alert with id {id}"),
-    )))
+fn not_found(id: i64) -> AdminError {
+    AdminError::not_found(format!("no alert with id {id}"))
 }
 
 #[OpenApi(tag = "ApiTags::Alerts")]
@@ -230,7 +189,7 @@ impl AlertsApi {
         auth: AdminToken,
         /// Alert id.
         id: Path<i64>,
-    ) -> Result<AlertResponse, ErrorAnswer> {
+    ) -> Result<AlertResponse, AdminError> {
         auth.check(&self.admin)?;
         match self.store.alert(id.0).await? {
             Some(alert) => Ok(AlertResponse::Ok(Json(alert.into()))),
@@ -247,7 +206,7 @@ impl AlertsApi {
         auth: AdminToken,
         /// Alert id.
         id: Path<i64>,
-    ) -> Result<AlertResponse, ErrorAnswer> {
+    ) -> Result<AlertResponse, AdminError> {
         auth.check(&self.admin)?;
         self.transition(id.0, Transition::Acknowledge).await
     }
@@ -262,14 +221,14 @@ impl AlertsApi {
         auth: AdminToken,
         /// Alert id.
         id: Path<i64>,
-    ) -> Result<AlertResponse, ErrorAnswer> {
+    ) -> Result<AlertResponse, AdminError> {
         auth.check(&self.admin)?;
         self.transition(id.0, Transition::Resolve).await
     }
 }
 
 impl AlertsApi {
-    async fn transition(&self, id: i64, t: Transition) -> Result<AlertResponse, ErrorAnswer> {
+    async fn transition(&self, id: i64, t: Transition) -> Result<AlertResponse, AdminError> {
         match self.store.transition_alert(id, t, Utc::now()).await? {
             TransitionOutcome::Done(alert) => {
                 info!(alert = id, status = %alert.status, "Alert changed by an admin.");
@@ -281,10 +240,10 @@ impl AlertsApi {
                     Transition::Acknowledge => "acknowledged",
                     Transition::Resolve => "resolved",
                 };
-                Err(ErrorAnswer::Conflict(Json(ErrorBody::new(
+                Err(AdminError::conflict(
                     "illegal_transition",
                     format!("alert {id} is {} and cannot be {action}", alert.status),
-                ))))
+                ))
             }
         }
     }
@@ -312,4 +271,8 @@ fn level_param_name(l: AlertLevelParam) -> &'static str {
         AlertLevelParam::Major => "major",
         AlertLevelParam::Critical => "critical",
     }
+}
+
+fn listerror_bad_request(err: poem::Error) -> ListError {
+    ListError::BadRequest(Json(ErrorBody::invalid_parameter(&err)))
 }

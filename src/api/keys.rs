@@ -2,13 +2,13 @@
 //! and the gateway keys of a customer. A key is shown once, in the answer that issues it.
 
 use super::ApiTags;
-use super::admin::{AdminToken, disabled, storage_answer, unauthorized};
+use super::admin::{AdminError, AdminToken};
 use super::wire::ErrorBody;
-use crate::access::{Admin, Denied};
+use crate::access::Admin;
 use crate::devices::DeviceKeys;
 use crate::devices::keys::MAX_ACTIVE_KEYS;
 use crate::ingest::validate::is_valid_device_sn;
-use crate::store::{KeyInfo, KeyOwner, StoreError};
+use crate::store::{KeyInfo, KeyOwner};
 use chrono::{DateTime, Utc};
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
@@ -68,16 +68,9 @@ pub struct IssuedKey {
     /// The key: devices send it as `Authorization: Bearer <key>`. Store it now; it cannot be
     /// shown again.
     pub key: String,
-    /// Key id, to revoke it by.
-    pub id: i64,
-    /// The device it covers (absent for a gateway key).
-    #[oai(skip_serializing_if_is_none)]
-    pub device_sn: Option<String>,
-    /// The customer whose devices it covers (absent for a device key).
-    #[oai(skip_serializing_if_is_none)]
-    pub customer_id: Option<i64>,
-    /// When it was issued.
-    pub created_at: DateTime<Utc>,
+    /// Its record, as listings show it.
+    #[oai(flatten)]
+    pub issued: KeyView,
 }
 
 /// Answers of issuing a key.
@@ -104,56 +97,11 @@ pub enum RevokeResponse {
     Ok(Json<KeyView>),
 }
 
-/// Error answers of the key endpoints.
-#[derive(ApiResponse)]
-pub enum KeyError {
-    /// The serial number is not 5–64 printable ASCII characters (`invalid_request`).
-    #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
-    /// Missing or wrong bearer token (`unauthorized`).
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
-    /// The admin API is disabled: no token is configured (`admin_disabled`).
-    #[oai(status = 403)]
-    Forbidden(Json<ErrorBody>),
-    /// No valid key with this id for this device or customer (`not_found`).
-    #[oai(status = 404)]
-    NotFound(Json<ErrorBody>),
-    /// The device (or customer) has two valid keys already (`too_many_keys`): revoke one
-    /// first.
-    #[oai(status = 409)]
-    Conflict(Json<ErrorBody>),
-    /// An unexpected server error; the detail is in the server log.
-    #[oai(status = 500)]
-    Internal(Json<ErrorBody>),
-    /// The database is unavailable (`storage_unavailable`); retry later.
-    #[oai(status = 503)]
-    Unavailable(Json<ErrorBody>),
-}
-
-impl From<Denied> for KeyError {
-    fn from(denied: Denied) -> Self {
-        match denied {
-            Denied::Disabled => KeyError::Forbidden(disabled()),
-            Denied::WrongToken => KeyError::Unauthorized(unauthorized()),
-        }
-    }
-}
-
-impl From<StoreError> for KeyError {
-    fn from(err: StoreError) -> Self {
-        match storage_answer(err) {
-            (true, body) => KeyError::Unavailable(body),
-            (false, body) => KeyError::Internal(body),
-        }
-    }
-}
-
-fn device(sn: String) -> Result<KeyOwner, KeyError> {
+fn device(sn: String) -> Result<KeyOwner, AdminError> {
     if is_valid_device_sn(&sn) {
         Ok(KeyOwner::Device(sn))
     } else {
-        Err(KeyError::BadRequest(Json(ErrorBody::new(
+        Err(AdminError::BadRequest(Json(ErrorBody::new(
             "invalid_request",
             "the device serial number must be 5–64 printable ASCII characters without spaces",
         ))))
@@ -171,9 +119,10 @@ impl KeysApi {
     async fn issue_device(
         &self,
         auth: AdminToken,
-        /// Serial number of the device.
+        /// Serial number of the device: 5–64 printable ASCII characters, no spaces.
+        #[oai(validator(min_length = 5, max_length = 64, pattern = "^[!-~]+$"))]
         sn: Path<String>,
-    ) -> Result<IssueResponse, KeyError> {
+    ) -> Result<IssueResponse, AdminError> {
         auth.check(&self.admin)?;
         self.issue(device(sn.0)?).await
     }
@@ -183,9 +132,10 @@ impl KeysApi {
     async fn list_device(
         &self,
         auth: AdminToken,
-        /// Serial number of the device.
+        /// Serial number of the device: 5–64 printable ASCII characters, no spaces.
+        #[oai(validator(min_length = 5, max_length = 64, pattern = "^[!-~]+$"))]
         sn: Path<String>,
-    ) -> Result<ListResponse, KeyError> {
+    ) -> Result<ListResponse, AdminError> {
         auth.check(&self.admin)?;
         self.list(&device(sn.0)?).await
     }
@@ -197,11 +147,12 @@ impl KeysApi {
     async fn revoke_device(
         &self,
         auth: AdminToken,
-        /// Serial number of the device.
+        /// Serial number of the device: 5–64 printable ASCII characters, no spaces.
+        #[oai(validator(min_length = 5, max_length = 64, pattern = "^[!-~]+$"))]
         sn: Path<String>,
         /// Key id.
         id: Path<i64>,
-    ) -> Result<RevokeResponse, KeyError> {
+    ) -> Result<RevokeResponse, AdminError> {
         auth.check(&self.admin)?;
         self.revoke(&device(sn.0)?, id.0).await
     }
@@ -216,7 +167,7 @@ impl KeysApi {
         auth: AdminToken,
         /// The customer (`customer_id` of the bindings).
         customer_id: Path<i64>,
-    ) -> Result<IssueResponse, KeyError> {
+    ) -> Result<IssueResponse, AdminError> {
         auth.check(&self.admin)?;
         self.issue(KeyOwner::Customer(customer_id.0)).await
     }
@@ -228,7 +179,7 @@ impl KeysApi {
         auth: AdminToken,
         /// The customer.
         customer_id: Path<i64>,
-    ) -> Result<ListResponse, KeyError> {
+    ) -> Result<ListResponse, AdminError> {
         auth.check(&self.admin)?;
         self.list(&KeyOwner::Customer(customer_id.0)).await
     }
@@ -242,48 +193,41 @@ impl KeysApi {
         customer_id: Path<i64>,
         /// Key id.
         id: Path<i64>,
-    ) -> Result<RevokeResponse, KeyError> {
+    ) -> Result<RevokeResponse, AdminError> {
         auth.check(&self.admin)?;
         self.revoke(&KeyOwner::Customer(customer_id.0), id.0).await
     }
 }
 
 impl KeysApi {
-    async fn issue(&self, owner: KeyOwner) -> Result<IssueResponse, KeyError> {
+    async fn issue(&self, owner: KeyOwner) -> Result<IssueResponse, AdminError> {
         let Some((key, info)) = self.keys.issue(&owner).await? else {
-            return Err(KeyError::Conflict(Json(ErrorBody::new(
+            return Err(AdminError::conflict(
                 "too_many_keys",
                 format!("{MAX_ACTIVE_KEYS} valid keys exist already; revoke one first"),
-            ))));
+            ));
         };
         info!(key_id = info.id, "Device key issued through the admin API.");
-        let view = KeyView::from(info);
         Ok(IssueResponse::Created(Json(IssuedKey {
             key,
-            id: view.id,
-            device_sn: view.device_sn,
-            customer_id: view.customer_id,
-            created_at: view.created_at,
+            issued: info.into(),
         })))
     }
 
-    async fn list(&self, owner: &KeyOwner) -> Result<ListResponse, KeyError> {
+    async fn list(&self, owner: &KeyOwner) -> Result<ListResponse, AdminError> {
         let keys = self.keys.list(owner).await?;
         Ok(ListResponse::Ok(Json(
             keys.into_iter().map(KeyView::from).collect(),
         )))
     }
 
-    async fn revoke(&self, owner: &KeyOwner, id: i64) -> Result<RevokeResponse, KeyError> {
+    async fn revoke(&self, owner: &KeyOwner, id: i64) -> Result<RevokeResponse, AdminError> {
         match self.keys.revoke(owner, Some(id)).await?.pop() {
             Some(revoked) => {
                 info!(key_id = id, "Device key revoked through the admin API.");
                 Ok(RevokeResponse::Ok(Json(revoked.into())))
             }
-            None => Err(KeyError::NotFound(Json(ErrorBody::new(
-                "not_found",
-                format!("no valid key {id} here"),
-            )))),
+            None => Err(AdminError::not_found(format!("no valid key {id} here"))),
         }
     }
 }

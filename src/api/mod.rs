@@ -24,7 +24,7 @@ pub use metrics::{MetricsSources, scrape};
 pub use payload::UploadBodies;
 pub use status::{PING_TIMEOUT, StatusApi};
 pub use traces::TracesApi;
-pub use upload::{BYTES_PER_RECORD, UploadApi, overloaded};
+pub use upload::{BYTES_PER_RECORD, DeviceCredential, DeviceKeyAuth, UploadApi, overloaded};
 
 use poem_openapi::{OpenApiService, Tags};
 

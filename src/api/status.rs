@@ -60,10 +60,13 @@ pub struct ComponentStatus {
     /// What the component is (`sqlite`, `in_process`, `group_commit x4`).
     pub kind: String,
     /// Round-trip time of the check in milliseconds, where one is made.
+    #[oai(skip_serializing_if_is_none)]
     pub latency_ms: Option<f64>,
     /// Writer only: rows waiting for or inside a commit.
+    #[oai(skip_serializing_if_is_none)]
     pub queued_rows: Option<u64>,
     /// Writer only: most rows the queue holds; uploads beyond get 503.
+    #[oai(skip_serializing_if_is_none)]
     pub queue_capacity: Option<u64>,
 }
 
@@ -98,6 +101,14 @@ pub enum HealthResponse {
     /// A required component is down; uploads are answered 503 meanwhile.
     #[oai(status = 503)]
     Unhealthy(Json<HealthReport>),
+}
+
+/// Answers of `GET /api/monitor`.
+#[derive(ApiResponse)]
+pub enum MonitorResponse {
+    /// The samples and threshold events.
+    #[oai(status = 200)]
+    Ok(Json<MonitorReport>),
 }
 
 /// Today's ingest statistics. "Today" is the calendar day in the service's time zone, counted
@@ -203,9 +214,9 @@ impl StatusApi {
     /// and the threshold events (CPU above 80 %, memory above 85 % by default). Needs the
     /// admin token or a dashboard session unless `observability.public` is set.
     #[oai(path = "/api/monitor", method = "get")]
-    async fn monitor(&self, viewer: Viewer) -> Result<Json<MonitorReport>, ViewError> {
+    async fn monitor(&self, viewer: Viewer) -> Result<MonitorResponse, ViewError> {
         self.observers.allow(&viewer).await?;
-        Ok(Json(self.monitor.report()))
+        Ok(MonitorResponse::Ok(Json(self.monitor.report())))
     }
 
     /// Today's statistics

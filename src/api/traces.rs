@@ -34,6 +34,22 @@ pub struct StageReport {
     pub stages: Vec<StagePercentiles>,
 }
 
+/// Answers of the trace lists.
+#[derive(ApiResponse)]
+pub enum TracesResponse {
+    /// The traces, newest (or slowest) first.
+    #[oai(status = 200)]
+    Ok(Json<Vec<BatchTrace>>),
+}
+
+/// Answers of the stage percentiles.
+#[derive(ApiResponse)]
+pub enum StagesResponse {
+    /// Percentiles per stage.
+    #[oai(status = 200)]
+    Ok(Json<StageReport>),
+}
+
 /// Answers of `GET /api/traces/{trace_id}`.
 #[derive(ApiResponse)]
 pub enum TraceResponse {
@@ -60,9 +76,9 @@ impl TracesApi {
             validator(minimum(value = "1"), maximum(value = "500"))
         )]
         limit: Query<usize>,
-    ) -> Result<Json<Vec<BatchTrace>>, ViewError> {
+    ) -> Result<TracesResponse, ViewError> {
         self.observers.allow(&viewer).await?;
-        Ok(Json(self.traces.recent(limit.0)))
+        Ok(TracesResponse::Ok(Json(self.traces.recent(limit.0))))
     }
 
     /// Slowest recent uploads
@@ -78,9 +94,9 @@ impl TracesApi {
             validator(minimum(value = "1"), maximum(value = "100"))
         )]
         limit: Query<usize>,
-    ) -> Result<Json<Vec<BatchTrace>>, ViewError> {
+    ) -> Result<TracesResponse, ViewError> {
         self.observers.allow(&viewer).await?;
-        Ok(Json(self.traces.slowest(limit.0)))
+        Ok(TracesResponse::Ok(Json(self.traces.slowest(limit.0))))
     }
 
     /// Stage percentiles
@@ -96,12 +112,12 @@ impl TracesApi {
             validator(minimum(value = "1"), maximum(value = "15"))
         )]
         window_minutes: Query<u32>,
-    ) -> Result<Json<StageReport>, ViewError> {
+    ) -> Result<StagesResponse, ViewError> {
         self.observers.allow(&viewer).await?;
-        Ok(Json(StageReport {
+        Ok(StagesResponse::Ok(Json(StageReport {
             window_minutes: window_minutes.0,
             stages: self.traces.percentiles(window_minutes.0, Utc::now()),
-        }))
+        })))
     }
 
     /// One upload's trace

@@ -8,8 +8,9 @@ use crate::ingest::{Ingest, Upload, WriteError, parse_batch, parse_single};
 use crate::store::{DeviceKey, StoreError};
 use crate::telemetry::traces::{RequestTrace, TraceStore};
 use poem::Request;
+use poem_openapi::auth::Bearer;
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, OpenApi};
+use poem_openapi::{ApiResponse, OpenApi, SecurityScheme};
 use std::time::Instant;
 use tracing::{error, warn};
 
@@ -103,6 +104,22 @@ impl UploadApi {
     }
 }
 
+/// A device key or gateway key (`devices.auth`), as `Authorization: Bearer ljwx_…`.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", bearer_format = "ljwx_ and 64 hex digits")]
+pub struct DeviceKeyAuth(pub Bearer);
+
+/// The upload's key, when it sends one. The edge has checked it already (`api::gate`): this
+/// only tells the OpenAPI document that uploads may carry one.
+#[derive(SecurityScheme)]
+pub enum DeviceCredential {
+    /// A device or gateway key.
+    Key(DeviceKeyAuth),
+    /// No key (accepted while `devices.auth` is `off` or `optional`).
+    #[oai(fallback)]
+    None,
+}
+
 /// Answers of the upload endpoints.
 #[derive(ApiResponse)]
 pub enum UploadResponse {
@@ -111,8 +128,8 @@ pub enum UploadResponse {
     #[oai(status = 200)]
     Accepted(
         Json<UploadResult>,
-        /// `true` when the `batchId` was committed before and this is the first result
-        /// (nothing was written now).
+        /// `true` when the same batch (its `batchId` and records) was committed before and
+        /// this is the first result (nothing was written now).
         #[oai(header = "Idempotent-Replayed")]
         bool,
     ),
@@ -180,9 +197,20 @@ impl UploadApi {
     /// devices bound to no user are kept in quarantine and counted as `unknown_device`.
     ///
     /// A W3C `traceparent` request header is continued; the response names the trace in
-    /// `trace_id` and in its own `traceparent` header.
+    /// `trace_id` and in its own `traceparent` header. With device keys on
+    /// (`devices.auth`), the upload carries `Authorization: Bearer <key>`, and records of
+    /// devices the key does not cover are rejected (`deviceSn: not allowed for this key`).
+    ///
+    /// The same `batchId` with the same records is a retry: the first result is answered
+    /// (`Idempotent-Replayed: true`) and nothing is written. Other records under a `batchId`
+    /// used before are stored as a new batch, and `error_details` says so first.
     #[oai(path = "/upload_health_data_batch", method = "post")]
-    async fn upload_batch(&self, req: &Request, body: JsonUpload<BatchDoc>) -> UploadResponse {
+    async fn upload_batch(
+        &self,
+        req: &Request,
+        _key: DeviceCredential,
+        body: JsonUpload<BatchDoc>,
+    ) -> UploadResponse {
         let max_records = self.max_records;
         self.run(req, body, "/upload_health_data_batch", |bytes| {
             parse_batch(bytes, max_records)
@@ -195,7 +223,12 @@ impl UploadApi {
     /// The single-record form kept for older firmware: the body is one `HealthData` object,
     /// processed as a batch of one with a generated batch id.
     #[oai(path = "/upload_health_data", method = "post")]
-    async fn upload_one(&self, req: &Request, body: JsonUpload<HealthDataDoc>) -> UploadResponse {
+    async fn upload_one(
+        &self,
+        req: &Request,
+        _key: DeviceCredential,
+        body: JsonUpload<HealthDataDoc>,
+    ) -> UploadResponse {
         self.run(req, body, "/upload_health_data", parse_single)
             .await
     }

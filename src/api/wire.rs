@@ -82,9 +82,11 @@ pub struct BatchDoc {
     /// The samples, 1–10 000 (configurable). Each is validated on its own.
     #[oai(validator(min_items = 1, max_items = 10000))]
     pub data: Vec<HealthDataDoc>,
-    /// Client-chosen id of the batch, 1–64 printable ASCII characters. Re-sending a batch
-    /// with an id that was already committed returns the first result and writes nothing.
-    /// When absent or empty, the server generates one (`batch_…`).
+    /// Client-chosen id of the batch, 1–64 printable ASCII characters. Re-sending the same
+    /// batch (this id and the same records) returns the first result and writes nothing;
+    /// other records under an id used before are stored as a new batch. Batch records are
+    /// kept at least `ingest.idempotency_days` (7). When absent or empty, the server
+    /// generates one (`batch_…`).
     #[oai(rename = "batchId", validator(max_length = 64))]
     pub batch_id: Option<String>,
 }
@@ -118,6 +120,7 @@ pub struct UploadResult {
     pub error_details: Vec<String>,
     /// Trace id of the request that stored the batch (W3C, 32 hex digits), when tracing is
     /// enabled.
+    #[oai(skip_serializing_if_is_none)]
     pub trace_id: Option<String>,
 }
 
@@ -163,6 +166,11 @@ impl ErrorBody {
             "overloaded",
             "the server is at capacity; nothing was stored, retry after the given seconds",
         )
+    }
+
+    /// A malformed path or query parameter (poem-openapi's reason: which parameter, and why).
+    pub fn invalid_parameter(err: &poem::Error) -> Self {
+        Self::new("invalid_request", err.to_string())
     }
 
     /// An error without details.

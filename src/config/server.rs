@@ -26,7 +26,7 @@ pub struct ServerConfig {
     /// Most concurrent streams of one HTTP/2 connection. Default 100.
     pub http2_max_streams: u32,
     /// Largest body of any request but an upload (login form, admin API), in bytes; larger
-    /// ones get 413 before they are read. Default 16 KiB.
+    /// ones get 413 before they are read. Default 8 KiB.
     pub max_form_bytes: usize,
     /// Bytes of upload bodies being received at once over all connections (at least
     /// `ingest.max_body_bytes`). A body waits for room as it arrives, so slow senders hold only
@@ -49,7 +49,7 @@ impl Default for ServerConfig {
             body_min_bytes_per_sec: 1024,
             max_connections: 20_000,
             http2_max_streams: 100,
-            max_form_bytes: 16 * 1024,
+            max_form_bytes: 8 * 1024,
             read_memory_bytes: 64 * 1024 * 1024,
             trusted_proxies: Vec::new(),
         }

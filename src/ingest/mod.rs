@@ -9,6 +9,8 @@ mod batcher;
 mod counts;
 mod parse;
 mod pipeline;
+#[cfg(test)]
+mod props;
 pub mod record;
 pub mod validate;
 mod writer;

@@ -83,16 +83,9 @@ impl Store {
         now: DateTime<Utc>,
         max_active: u64,
     ) -> Result<Option<KeyInfo>, StoreError> {
+        // The insert comes first, so that SQLite takes the write lock (waiting its busy
+        // timeout) before the count reads, instead of failing to upgrade a read later.
         let txn = self.db.begin().await?;
-        let active = Entity::find()
-            .filter(of_owner(owner))
-            .filter(Column::RevokedAt.is_null())
-            .count(&txn)
-            .await?;
-        if active >= max_active {
-            txn.rollback().await?;
-            return Ok(None);
-        }
         let (device_sn, customer_id) = match owner {
             KeyOwner::Device(device) => (Some(device.clone()), None),
             KeyOwner::Customer(customer) => (None, Some(*customer)),
@@ -107,6 +100,15 @@ impl Store {
         })
         .exec_with_returning(&txn)
         .await?;
+        let active = Entity::find()
+            .filter(of_owner(owner))
+            .filter(Column::RevokedAt.is_null())
+            .count(&txn)
+            .await?;
+        if active > max_active {
+            txn.rollback().await?;
+            return Ok(None);
+        }
         txn.commit().await?;
         Ok(Some(row.into()))
     }
@@ -138,23 +140,25 @@ impl Store {
         if let Some(id) = id {
             which = which.add(Column::Id.eq(id));
         }
-        let txn = self.db.begin().await?;
-        let revoked: Vec<KeyInfo> = Entity::find()
-            .filter(which.clone())
-            .all(&txn)
-            .await?
-            .into_iter()
-            .map(|m| KeyInfo {
-                revoked_at: Some(now),
-                ..KeyInfo::from(m)
-            })
-            .collect();
-        Entity::update_many()
-            .col_expr(Column::RevokedAt, Expr::value(now))
-            .filter(which)
-            .exec(&txn)
-            .await?;
-        txn.commit().await?;
+        let candidates = Entity::find().filter(which).all(&self.db).await?;
+        let mut revoked = Vec::with_capacity(candidates.len());
+        // One statement per key (a device has two at most): a key revoked meanwhile by
+        // another request is not reported twice.
+        for key in candidates {
+            let changed = Entity::update_many()
+                .col_expr(Column::RevokedAt, Expr::value(now))
+                .filter(Column::Id.eq(key.id))
+                .filter(Column::RevokedAt.is_null())
+                .exec(&self.db)
+                .await?
+                .rows_affected;
+            if changed > 0 {
+                revoked.push(KeyInfo {
+                    revoked_at: Some(now),
+                    ..KeyInfo::from(key)
+                });
+            }
+        }
         Ok(revoked)
     }
 

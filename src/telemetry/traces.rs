@@ -32,6 +32,7 @@ pub struct BatchTrace {
     /// W3C trace id (32 hex digits), also in the upload's response.
     pub trace_id: String,
     /// The batch id, once known.
+    #[oai(skip_serializing_if_is_none)]
     pub batch_id: Option<String>,
     /// HTTP status answered.
     pub status: u16,

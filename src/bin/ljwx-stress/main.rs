@@ -58,7 +58,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a load test against a local server and print the report.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print a bindings CSV for the test devices (import it with
     /// `ljwx-bigscreen devices import FILE`).
     Bindings(DeviceArgs),
@@ -139,6 +139,15 @@ struct RunArgs {
     /// `stress_<unix seconds>`.
     #[arg(long)]
     run_id: Option<String>,
+    /// Device key sent as `Authorization: Bearer <key>` with every upload (for a server with
+    /// `devices.auth` on: a gateway key of the test devices' customer 1 covers them all).
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "LJWX_STRESS_KEY",
+        hide_env_values = true
+    )]
+    key: Option<String>,
     /// Also write the report as JSON to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -152,7 +161,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Bindings(args) => bindings(&args).map(|()| ExitCode::SUCCESS),
-        Command::Run(args) => run_blocking(args),
+        Command::Run(args) => run_blocking(*args),
     };
     result.unwrap_or_else(|err| {
         eprintln!("ljwx-stress: {err:#}");
@@ -252,7 +261,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     warn_if_few_files(&args);
 
     let shared = Rc::new(Shared {
-        client: send::client(timeout)?,
+        client: send::client(timeout, args.key.as_deref())?,
         url: url.clone(),
         workload: Workload::new(
             &args.devices.device_prefix,

@@ -75,10 +75,19 @@ fn is_loopback(ip: IpAddr) -> bool {
     }
 }
 
-/// The one client of the run: one connection pool, HTTP/1.1, a total timeout per request.
-pub fn client(timeout: Duration) -> anyhow::Result<Client> {
+/// The one client of the run: one connection pool, HTTP/1.1, a total timeout per request,
+/// and with a device `key` an `Authorization: Bearer` header on every request.
+pub fn client(timeout: Duration, key: Option<&str>) -> anyhow::Result<Client> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(key) = key {
+        let mut value = HeaderValue::from_str(&format!("Bearer {key}"))
+            .context("--key must be printable ASCII")?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
     Client::builder()
         .timeout(timeout)
+        .default_headers(headers)
         .http1_only()
         // Each closed-loop user keeps one connection busy; keep them all in the pool between
         // requests instead of reconnecting.
