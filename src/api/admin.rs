@@ -103,23 +103,36 @@ impl AdminError {
     }
 }
 
-impl From<Denied> for AdminError {
-    fn from(denied: Denied) -> Self {
-        match denied {
-            Denied::Disabled => AdminError::Forbidden(disabled()),
-            Denied::WrongToken => AdminError::Unauthorized(unauthorized()),
+/// `From<Denied>` (401, 403) and `From<StoreError>` (503, 500) for an admin error answer
+/// with the variants `Unauthorized`, `Forbidden`, `Unavailable` and `Internal`.
+macro_rules! admin_error_answers {
+    ($answer:ident) => {
+        impl From<$crate::access::Denied> for $answer {
+            fn from(denied: $crate::access::Denied) -> Self {
+                match denied {
+                    $crate::access::Denied::Disabled => {
+                        Self::Forbidden($crate::api::admin::disabled())
+                    }
+                    $crate::access::Denied::WrongToken => {
+                        Self::Unauthorized($crate::api::admin::unauthorized())
+                    }
+                }
+            }
         }
-    }
-}
 
-impl From<StoreError> for AdminError {
-    fn from(err: StoreError) -> Self {
-        match storage_answer(err) {
-            (true, body) => AdminError::Unavailable(body),
-            (false, body) => AdminError::Internal(body),
+        impl From<$crate::store::StoreError> for $answer {
+            fn from(err: $crate::store::StoreError) -> Self {
+                match $crate::api::admin::storage_answer(err) {
+                    (true, body) => Self::Unavailable(body),
+                    (false, body) => Self::Internal(body),
+                }
+            }
         }
-    }
+    };
 }
+pub(super) use admin_error_answers;
+
+admin_error_answers!(AdminError);
 
 fn admin_bad_request(err: poem::Error) -> AdminError {
     AdminError::BadRequest(Json(ErrorBody::invalid_parameter(&err)))

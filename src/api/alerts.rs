@@ -3,11 +3,11 @@
 //! admin API is disabled.
 
 use super::ApiTags;
-use super::admin::{AdminError, AdminToken, disabled, storage_answer, unauthorized};
+use super::admin::{AdminError, AdminToken, admin_error_answers};
 use super::wire::ErrorBody;
-use crate::access::{Admin, Denied};
+use crate::access::Admin;
 use crate::alerts::Alert;
-use crate::store::{AlertFilter, Store, StoreError, Transition, TransitionOutcome};
+use crate::store::{AlertFilter, Store, Transition, TransitionOutcome};
 use chrono::{DateTime, Utc};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -88,23 +88,7 @@ pub enum ListError {
     Unavailable(Json<ErrorBody>),
 }
 
-impl From<Denied> for ListError {
-    fn from(denied: Denied) -> Self {
-        match denied {
-            Denied::Disabled => ListError::Forbidden(disabled()),
-            Denied::WrongToken => ListError::Unauthorized(unauthorized()),
-        }
-    }
-}
-
-impl From<StoreError> for ListError {
-    fn from(err: StoreError) -> Self {
-        match storage_answer(err) {
-            (true, body) => ListError::Unavailable(body),
-            (false, body) => ListError::Internal(body),
-        }
-    }
-}
+admin_error_answers!(ListError);
 
 /// Answers of the alert list.
 #[derive(ApiResponse)]
