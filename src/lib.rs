@@ -4,22 +4,29 @@
 //! wearer, stores them durably in SQL (SQLite, MySQL/MariaDB or PostgreSQL) and answers
 //! `accepted` only once they are committed.
 //!
-//! # Layout
-//! - [`access`] — who may do what: client addresses behind proxies, the admin token, the
-//!   dashboard password and sessions.
-//! - [`alerts`] — health alert rules, one alert per episode, the notification outbox.
-//! - [`config`] — the one typed configuration (defaults < `bigscreen.toml` < `LJWX_*` env).
-//! - [`app`] — wiring: open and migrate storage, build the pipeline, serve HTTP.
-//! - [`api`] — poem-openapi endpoints and wire types; maps domain errors to status codes.
-//! - [`ingest`] — body → records (lenient per record) → validation → the upload pipeline.
-//! - [`dashboard`] — the supervisor dashboard: pages, live feed, login.
-//! - [`devices`] — device → wearer mapping cache (L1 moka, L2 Redis, L3 SQL) and the bindings
-//!   file import.
-//! - [`monitor`] — host and process CPU, memory, disk and network, sampled periodically.
-//! - [`redis`] — the optional Redis (node or cluster) shared by the cache and counters.
-//! - [`store`] — every SQL statement: the batch commit, lookups, statistics.
-//! - [`telemetry`] — logging and Prometheus metrics.
-//! - [`zone`] — which calendar day "today" is.
+//! # Layout, in layers
+//! Each module uses only those of the layers below it (and of its own), never one above:
+//! no two modules depend on each other.
+//!
+//! 1. [`domain`] — the types and rules every layer shares: the sample and its wearer, device
+//!    serials, alert levels, statuses, rules and episodes, batch results, device keys, trace
+//!    stages. It imports nothing else of the crate.
+//! 2. [`config`] — the one typed configuration (defaults < `bigscreen.toml` < `LJWX_*` env);
+//!    [`zone`] — which calendar day "today" is; [`telemetry`] — logging, OTLP export,
+//!    Prometheus metrics, W3C trace context and the recent-trace store; [`redis`] — the
+//!    optional Redis (node or cluster) shared by the cache and counters; [`monitor`] — host
+//!    and process CPU, memory, disk and network, sampled periodically.
+//! 3. [`store`] — every SQL statement: the group commit, lookups, statistics, keys, sessions.
+//! 4. [`devices`] — device → wearer mapping cache (L1 moka, L2 Redis, L3 SQL), the bindings
+//!    import, device keys; [`alerts`] — the alert engine and its notification outbox;
+//!    [`access`] — who may do what: client addresses behind proxies, the admin token, the
+//!    dashboard password and sessions.
+//! 5. [`ingest`] — body → records (lenient per record) → validation → the upload pipeline and
+//!    its group-commit writer; [`health`] — the components as `/api/health` and the
+//!    dashboard report them.
+//! 6. [`api`] — poem-openapi endpoints, wire types and the edge gate; maps domain errors to
+//!    status codes; [`dashboard`] — the supervisor dashboard: pages, live feed, login.
+//! 7. [`app`] — wiring: open and migrate storage, build the pipeline, serve HTTP.
 //!
 //! # Data flow
 //! `POST /upload_health_data_batch` → [`api::UploadApi`] reads the body within its limit →
@@ -28,7 +35,8 @@
 //! and commits samples, quarantine, daily counters and the batch record in one transaction
 //! through the group-commit writer ([`ingest::Writer`], [`store::Store::commit_group`]) before
 //! the response is sent. The same transaction raises the alerts the newly stored samples
-//! call for ([`alerts`]) and queues their notifications, which the outbox task delivers.
+//! call for ([`domain::rules`], [`domain::episode`]) and queues their notifications, which
+//! the outbox task of [`alerts`] delivers.
 
 pub mod access;
 pub mod alerts;
@@ -37,7 +45,8 @@ pub mod app;
 pub mod config;
 pub mod dashboard;
 pub mod devices;
-pub mod error;
+pub mod domain;
+pub mod health;
 pub mod ingest;
 pub mod monitor;
 pub mod redis;

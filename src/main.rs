@@ -7,8 +7,9 @@ use ljwx_bigscreen::app::open_storage;
 use ljwx_bigscreen::config::Config;
 use ljwx_bigscreen::devices::keys as device_keys;
 use ljwx_bigscreen::devices::parse_bindings_csv;
-use ljwx_bigscreen::ingest::validate::is_valid_device_sn;
-use ljwx_bigscreen::store::{BenchMethod, BenchOptions, KeyOwner, Store};
+use ljwx_bigscreen::domain::KeyOwner;
+use ljwx_bigscreen::domain::is_valid_device_sn;
+use ljwx_bigscreen::store::Store;
 use ljwx_bigscreen::{App, telemetry};
 use std::path::PathBuf;
 
@@ -41,23 +42,6 @@ enum Command {
         /// Where to write it; `-` for standard output.
         #[arg(long, default_value = "openapi/openapi.json")]
         output: PathBuf,
-    },
-    /// Measure the database's raw insert rate into the health table (use a scratch database:
-    /// it adds the rows it measures).
-    BenchDb {
-        /// Rows to insert.
-        #[arg(long, default_value_t = 200_000)]
-        rows: usize,
-        /// Rows per transaction.
-        #[arg(long, default_value_t = 1000)]
-        chunk: usize,
-        /// Parallel connections (SQLite: 1).
-        #[arg(long, default_value_t = 4)]
-        connections: usize,
-        /// `multi` (multi-row insert), `copy` (PostgreSQL COPY through a staging table) or
-        /// `json` (PostgreSQL: one JSON parameter through `json_to_recordset`).
-        #[arg(long, default_value = "multi")]
-        method: String,
     },
     /// Read a password from standard input and print its argon2 hash, for
     /// `LJWX_ADMIN__PASSWORD_HASH`.
@@ -164,33 +148,6 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
                 std::fs::write(&output, format!("{spec}\n"))
                     .with_context(|| format!("cannot write {}", output.display()))?;
             }
-            Ok(())
-        }
-        Command::BenchDb {
-            rows,
-            chunk,
-            connections,
-            method,
-        } => {
-            let method = match method.as_str() {
-                "multi" => BenchMethod::Multi,
-                "copy" => BenchMethod::Copy,
-                "json" => BenchMethod::Json,
-                other => anyhow::bail!("unknown method {other:?}: multi, copy or json"),
-            };
-            config.database.max_connections =
-                config.database.max_connections.max(connections as u32 + 1);
-            let store = open_storage(&config).await?;
-            let result = store
-                .bench_insert(BenchOptions {
-                    rows,
-                    chunk,
-                    connections,
-                    method,
-                })
-                .await?;
-            close(store).await;
-            println!("{}", serde_json::to_string(&result)?);
             Ok(())
         }
         Command::HashPassword => {

@@ -36,7 +36,7 @@ export DATABASE_URL=$url LJWX_LISTEN=127.0.0.1:$port RUST_LOG=${RUST_LOG:-warn}
 export LJWX_ADMIN__PASSWORD=$password LJWX_ADMIN__LOGIN_ATTEMPTS_PER_MINUTE=1000
 
 echo "inserting $rows rows..." >&2
-"$bin/ljwx-bigscreen" --config /nonexistent bench-db --rows "$rows" --chunk 4096 \
+"$root/target/release/bench-db" --config /nonexistent --rows "$rows" --chunk 4096 \
   --connections "$([ "$backend" = sqlite ] && echo 1 || echo 4)" >&2
 "$bin/ljwx-stress" bindings --devices 1000 > "$work/bindings.csv"
 "$bin/ljwx-bigscreen" --config /nonexistent devices import "$work/bindings.csv" > /dev/null

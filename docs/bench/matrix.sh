@@ -14,17 +14,18 @@ part() { [[ " $PARTS " == *" $1 "* ]]; }
 mkdir -p "$OUT"
 run=docs/bench/run.sh
 bin=target/release/ljwx-bigscreen
+bench_db=target/release/bench-db
 export RUST_LOG=warn
 
 part raw && for i in 1 2 3; do
   [ "$i" = 1 ] && echo "== raw insert rates"
   rm -f "$OUT/raw.db"*
-  DATABASE_URL="sqlite://$OUT/raw.db?mode=rwc" $bin --config /x bench-db --rows 200000 --chunk 4096 >> "$OUT/raw_sqlite.jsonl"
+  DATABASE_URL="sqlite://$OUT/raw.db?mode=rwc" "$bench_db" --config /x --rows 200000 --chunk 4096 >> "$OUT/raw_sqlite.jsonl"
   mysql -h127.0.0.1 -uroot -e 'DROP DATABASE IF EXISTS ljwx_raw; CREATE DATABASE ljwx_raw'
-  DATABASE_URL=mysql://root@127.0.0.1:3306/ljwx_raw $bin --config /x bench-db --rows 200000 --chunk 2048 --connections 4 >> "$OUT/raw_mariadb.jsonl"
+  DATABASE_URL=mysql://root@127.0.0.1:3306/ljwx_raw "$bench_db" --config /x --rows 200000 --chunk 2048 --connections 4 >> "$OUT/raw_mariadb.jsonl"
   psql -q -h127.0.0.1 -U postgres -d test -c 'DROP DATABASE IF EXISTS ljwx_raw WITH (FORCE)' -c 'CREATE DATABASE ljwx_raw'
-  DATABASE_URL=postgres://postgres@127.0.0.1:5432/ljwx_raw $bin --config /x bench-db --rows 200000 --chunk 2048 --connections 4 >> "$OUT/raw_postgres_multi.jsonl"
-  DATABASE_URL=postgres://postgres@127.0.0.1:5432/ljwx_raw $bin --config /x bench-db --rows 200000 --chunk 2048 --connections 8 --method copy >> "$OUT/raw_postgres_copy.jsonl"
+  DATABASE_URL=postgres://postgres@127.0.0.1:5432/ljwx_raw "$bench_db" --config /x --rows 200000 --chunk 2048 --connections 4 >> "$OUT/raw_postgres_multi.jsonl"
+  DATABASE_URL=postgres://postgres@127.0.0.1:5432/ljwx_raw "$bench_db" --config /x --rows 200000 --chunk 2048 --connections 8 --method copy >> "$OUT/raw_postgres_copy.jsonl"
 done
 
 part seed && for db in sqlite mariadb postgres; do

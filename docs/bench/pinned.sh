@@ -27,6 +27,7 @@ IFS=';' read -ra variants <<< "${VARIANTS:-}"
 [ ${#variants[@]} -eq 0 ] && variants=("")
 mkdir -p "$OUT"
 bin=target/release/ljwx-bigscreen
+bench_db=target/release/bench-db
 export RUST_LOG=warn
 case $db in
   mariadb)  pids() { pgrep -x mariadbd; } ;;
@@ -40,11 +41,11 @@ source docs/bench/fresh-db.sh
 # Raw and open-loop runs alternate, so a drift of the machine's speed hits both alike.
 for i in $(seq 1 "$RUNS"); do
   url=$(fresh_db "$db" ljwx_raw /tmp)
-  DATABASE_URL=$url taskset -c 1 $bin --config /x bench-db --rows "$RAW_ROWS" --chunk 2048 \
+  DATABASE_URL=$url taskset -c 1 "$bench_db" --config /x --rows "$RAW_ROWS" --chunk 2048 \
     --connections 4 >> "$OUT/raw_${db}.jsonl"
   if [ "$db" = postgres ]; then
     url=$(fresh_db "$db" ljwx_raw /tmp)
-    DATABASE_URL=$url taskset -c 1 $bin --config /x bench-db --rows "$RAW_ROWS" --chunk 2048 \
+    DATABASE_URL=$url taskset -c 1 "$bench_db" --config /x --rows "$RAW_ROWS" --chunk 2048 \
       --connections 8 --method copy >> "$OUT/raw_${db}_copy.jsonl"
   fi
   for rate in $rates; do

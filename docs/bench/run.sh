@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # One benchmark run: a fresh database, 1000 bound devices (TEST_0001..TEST_1000), the release
 # server, and one ljwx-stress run against it. Prints one JSON line with the stress report,
-# the server's peak RSS and CPU seconds, and the load generator's CPU seconds.
+# the server's peak RSS and CPU seconds (in all, and during the load alone), the database
+# server's CPU seconds during the load (MariaDB, PostgreSQL), and the load generator's CPU
+# seconds. VERIFY=0 skips the check of the stored rows (which would add database time).
 #
 #   docs/bench/run.sh sqlite|mariadb|postgres OUT.json [ljwx-stress run options...]
 #
@@ -44,16 +46,32 @@ for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/api/health" > /dev/nu
   done ) &
 sampler=$!
 
+# CPU seconds of a process (user + system), and of the database server's processes: MariaDB
+# is one process; PostgreSQL one per connection, plus what exited children left the postmaster.
+cpu_of() { awk '{print ($14 + $15) / 100}' "/proc/$1/stat"; }
+db_cpu() {
+  case $backend in
+    mariadb)  cpu_of "$(pidof mariadbd)" ;;
+    postgres) for p in $(pgrep -x postgres); do awk '{print $14 + $15 + $16 + $17}' "/proc/$p/stat" 2>/dev/null || true; done |
+                awk '{s += $1} END {print s / 100}' ;;
+    *)        echo 0 ;;
+  esac
+}
+verify_args=(--verify-db "$url")
+[ "${VERIFY:-1}" = 0 ] && verify_args=()
+server_before=$(cpu_of "$server"); db_before=$(db_cpu)
 /usr/bin/time -f '%U %S %M' -o "$work/stress.time" \
   "$bin/ljwx-stress" run --url "http://127.0.0.1:$port" --json "$work/report.json" \
-  --verify-db "$url" "${key_args[@]}" "$@" > "$work/stress.txt" 2>&1 || true
-server_cpu=$(awk '{print ($14 + $15) / 100}' "/proc/$server/stat")
+  "${verify_args[@]}" "${key_args[@]}" "$@" > "$work/stress.txt" 2>&1 || true
+server_cpu=$(cpu_of "$server"); db_after=$(db_cpu)
+server_load_cpu=$(awk -v a="$server_cpu" -v b="$server_before" 'BEGIN {print a - b}')
+db_load_cpu=$(awk -v a="$db_after" -v b="$db_before" 'BEGIN {print a - b}')
 kill -TERM "$server"; wait "$server" || true
 kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true
 read -r su ss smax < "$work/stress.time"
-python3 - "$work/report.json" "$(cat "$work/peak_rss_kib" 2>/dev/null || echo 0)" "$server_cpu" "$su" "$ss" "$smax" "$backend" "$out" "$work/stress.txt" <<'PY'
+python3 - "$work/report.json" "$(cat "$work/peak_rss_kib" 2>/dev/null || echo 0)" "$server_cpu" "$su" "$ss" "$smax" "$backend" "$out" "$work/stress.txt" "$server_load_cpu" "$db_load_cpu" <<'PY'
 import json, sys
-report_path, rss, server_cpu, su, ss, smax, backend, out, text = sys.argv[1:]
+report_path, rss, server_cpu, su, ss, smax, backend, out, text, server_load, db_load = sys.argv[1:]
 try:
     report = json.load(open(report_path))
 except Exception:
@@ -62,6 +80,8 @@ result = {
     "backend": backend,
     "server_peak_rss_mib": round(int(rss) / 1024, 1),
     "server_cpu_seconds": float(server_cpu),
+    "server_load_cpu_seconds": round(float(server_load), 2),
+    "db_load_cpu_seconds": round(float(db_load), 2),
     "stress_cpu_seconds": round(float(su) + float(ss), 2),
     "stress_max_rss_mib": round(int(smax) / 1024, 1),
     "report": report,

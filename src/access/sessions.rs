@@ -282,7 +282,9 @@ mod tests {
     async fn password_checks_wait_for_a_free_slot_then_give_up() {
         let mut config = Config::default();
         config.database.url = Secret::new("sqlite::memory:");
-        let store = crate::app::open_storage(&config).await.expect("store");
+        let db = crate::store::connect(&config.database).await.expect("db");
+        crate::store::migrate(&db, None).await.expect("schema");
+        let store = Store::new(db);
         let admin = AdminConfig {
             password_checks: 1,
             ..AdminConfig::default()

@@ -1,8 +1,9 @@
 //! Health alerts (DESIGN §7, seed `check_health_alert_single` / `send_health_alert`).
 //!
-//! - [`rules`]: which sample values breach, at which level (configurable, seed defaults).
-//! - [`episode`]: one alert per episode — how readings open, update, escalate and (after a
-//!   quiet period, if configured) resolve the open alert of a device and type.
+//! - [`crate::domain::rules`]: which sample values breach, at which level (configurable, seed
+//!   defaults).
+//! - [`crate::domain::episode`]: one alert per episode — how readings open, update, escalate
+//!   and (after a quiet period, if configured) resolve the open alert of a device and type.
 //! - The store applies the episode plan inside the transaction that commits the samples, so
 //!   only committed samples raise alerts and an acknowledged sample's alert cannot be lost;
 //!   the unique key `uk_alert_open` keeps one open alert per device and type across
@@ -10,19 +11,14 @@
 //! - [`outbox`] and [`notifier`]: notifications on open and escalation, committed to an
 //!   outbox table with the alert and delivered (log, webhook) with retries.
 
-mod alert;
-pub mod episode;
 pub mod notifier;
 pub mod outbox;
-pub mod rules;
-
-pub use alert::Alert;
 
 use crate::config::AlertsConfig;
+use crate::domain::{RuleError, Rules};
 use crate::store::Store;
 use notifier::{LogNotifier, Notifier, NotifyError, WebhookNotifier};
 use outbox::{Outbox, OutboxTask};
-use rules::{RuleError, Rules};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -63,7 +59,7 @@ pub fn start(
     store: &Store,
     config: &AlertsConfig,
 ) -> Result<Option<(AlertEngine, OutboxTask)>, AlertsError> {
-    let rules = Rules::from_config(config)?;
+    let rules = Rules::new(&config.rules, config.resolve_after_secs)?;
     if !config.enabled || rules.is_empty() {
         return Ok(None);
     }

@@ -1,8 +1,8 @@
 //! Notifiers: where an alert that opened or escalated is announced. The outbox calls every
 //! configured notifier for each pending notification and retries the ones that fail.
 
-use super::Alert;
 use crate::config::Secret;
+use crate::domain::Alert;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

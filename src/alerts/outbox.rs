@@ -7,9 +7,9 @@
 //! crash mid-delivery can repeat it: delivery is at least once, and every notification
 //! carries its id).
 
-use super::Alert;
 use super::notifier::{Notification, Notifier};
 use crate::config::AlertsConfig;
+use crate::domain::Alert;
 use crate::store::Store;
 use chrono::{TimeDelta, Utc};
 use entity::alert_outbox;

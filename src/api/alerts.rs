@@ -6,12 +6,12 @@ use super::ApiTags;
 use super::admin::{AdminError, AdminToken, admin_error_answers};
 use super::wire::ErrorBody;
 use crate::access::Admin;
-use crate::alerts::Alert;
+use crate::domain::{Alert, AlertLevel, AlertStatus};
 use crate::store::{AlertFilter, Store, Transition, TransitionOutcome};
 use chrono::{DateTime, Utc};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use poem_openapi::{ApiResponse, Object, OpenApi};
 use tracing::info;
 
 /// Largest page of the alert list.
@@ -28,30 +28,6 @@ impl AlertsApi {
     pub fn new(store: Store, admin: Admin) -> Self {
         Self { store, admin }
     }
-}
-
-/// Alert status.
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-#[oai(rename_all = "UPPERCASE")]
-pub enum AlertStatus {
-    /// Raised, nobody has looked at it yet.
-    New,
-    /// A supervisor has seen it; the episode is still open.
-    Acknowledged,
-    /// Over (by a supervisor, or after a quiet period of normal readings).
-    Resolved,
-}
-
-/// Alert level.
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-#[oai(rename_all = "lowercase")]
-pub enum AlertLevelParam {
-    /// Worth a look.
-    Minor,
-    /// Needs attention soon.
-    Major,
-    /// Needs attention now.
-    Critical,
 }
 
 /// A page of alerts, newest first.
@@ -126,7 +102,7 @@ impl AlertsApi {
         /// Only alerts in this status.
         status: Query<Option<AlertStatus>>,
         /// Only alerts of this level.
-        level: Query<Option<AlertLevelParam>>,
+        level: Query<Option<AlertLevel>>,
         /// Only alerts of this type (`heart_rate_abnormal`).
         #[oai(name = "type")]
         alert_type: Query<Option<String>>,
@@ -148,8 +124,8 @@ impl AlertsApi {
     ) -> Result<ListResponse, ListError> {
         auth.check(&self.admin)?;
         let filter = AlertFilter {
-            status: status.0.map(|s| status_name(s).to_owned()),
-            level: level.0.map(|l| level_param_name(l).to_owned()),
+            status: status.0,
+            level: level.0,
             alert_type: alert_type.0,
             device_sn: device.0,
             from: from.0,
@@ -239,22 +215,6 @@ fn first_page() -> u64 {
 
 fn default_page_size() -> u64 {
     50
-}
-
-fn status_name(s: AlertStatus) -> &'static str {
-    match s {
-        AlertStatus::New => crate::store::alert_status::NEW,
-        AlertStatus::Acknowledged => crate::store::alert_status::ACKNOWLEDGED,
-        AlertStatus::Resolved => crate::store::alert_status::RESOLVED,
-    }
-}
-
-fn level_param_name(l: AlertLevelParam) -> &'static str {
-    match l {
-        AlertLevelParam::Minor => "minor",
-        AlertLevelParam::Major => "major",
-        AlertLevelParam::Critical => "critical",
-    }
 }
 
 fn listerror_bad_request(err: poem::Error) -> ListError {

@@ -13,8 +13,8 @@ use super::upload::{BYTES_PER_RECORD, UploadResponse, overloaded, storage_unavai
 use super::wire::ErrorBody;
 use crate::config::DeviceAuth;
 use crate::devices::DeviceKeys;
+use crate::domain::DeviceKey;
 use crate::ingest::Writer;
-use crate::store::DeviceKey;
 use crate::telemetry::traces::RequestTrace;
 use poem::http::StatusCode;
 use poem::http::header::{AUTHORIZATION, CONTENT_LENGTH};

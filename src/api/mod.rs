@@ -22,7 +22,7 @@ pub use keys::KeysApi;
 pub use limit::UploadRateLimit;
 pub use metrics::{MetricsSources, scrape};
 pub use payload::UploadBodies;
-pub use status::{PING_TIMEOUT, StatusApi};
+pub use status::StatusApi;
 pub use traces::TracesApi;
 pub use upload::{BYTES_PER_RECORD, DeviceCredential, DeviceKeyAuth, UploadApi, overloaded};
 

@@ -7,7 +7,7 @@
 //! while the OpenAPI document still shows the schema of `T`.
 
 use super::body::{self, BodyError, Pace, ReadBody, ReadBudget};
-use crate::error::IngestError;
+use crate::ingest::IngestError;
 use crate::ingest::WriteError;
 use futures_util::StreamExt;
 use poem::{Request, RequestBody};

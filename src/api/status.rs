@@ -4,6 +4,7 @@ use super::ApiTags;
 use super::admin::{Observers, ViewError, Viewer};
 use super::wire::ErrorBody;
 use crate::devices::DeviceDirectory;
+use crate::health;
 use crate::ingest::Writer;
 use crate::ingest::activity::Activity;
 use crate::monitor::{Monitor, MonitorReport};
@@ -12,11 +13,8 @@ use crate::zone::Zone;
 use chrono::Utc;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use std::time::{Duration, Instant};
-use tracing::{error, warn};
 
-/// How long the health check waits for the database.
-pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
+use tracing::{error, warn};
 
 /// Service status endpoints.
 pub struct StatusApi {
@@ -160,28 +158,31 @@ impl StatusApi {
     /// upload commit path. Load balancers can use the status code alone.
     #[oai(path = "/api/health", method = "get")]
     async fn health(&self) -> HealthResponse {
-        let started = Instant::now();
-        let database_up = self.store.reachable(PING_TIMEOUT).await;
-        let latency = (started.elapsed().as_secs_f64() * 1e5).round() / 100.0;
-        let redis = self.devices.redis_status();
+        let checked = health::check(&self.store, &self.writer, &self.devices).await;
         let up = |up: bool| if up { "up" } else { "down" }.to_owned();
         let report = HealthReport {
-            status: if database_up { "healthy" } else { "unhealthy" }.to_owned(),
+            status: if checked.healthy() {
+                "healthy"
+            } else {
+                "unhealthy"
+            }
+            .to_owned(),
             timestamp: self.zone.format(Utc::now()),
             components: Components {
                 database: ComponentStatus {
-                    status: up(database_up),
+                    status: up(checked.database_up),
                     kind: format!("{:?}", self.store.backend()).to_lowercase(),
-                    latency_ms: Some(latency),
+                    latency_ms: Some(checked.database_ms),
                     queued_rows: None,
                     queue_capacity: None,
                 },
                 cache: ComponentStatus {
-                    status: match redis {
-                        Some(false) => "degraded".to_owned(),
-                        _ => up(true),
+                    status: if checked.cache_degraded() {
+                        "degraded".to_owned()
+                    } else {
+                        up(true)
                     },
-                    kind: match redis {
+                    kind: match checked.redis_up {
                         Some(_) => "in_process+redis",
                         None => "in_process",
                     }
@@ -192,15 +193,15 @@ impl StatusApi {
                 },
                 // The writer commits through the database: it is up when the database is.
                 writer: ComponentStatus {
-                    status: up(database_up),
-                    kind: format!("group_commit x{}", self.writer.tasks()),
+                    status: up(checked.database_up),
+                    kind: format!("group_commit x{}", checked.writers),
                     latency_ms: None,
-                    queued_rows: Some(self.writer.queued_rows() as u64),
-                    queue_capacity: Some(self.writer.capacity() as u64),
+                    queued_rows: Some(checked.queued_rows as u64),
+                    queue_capacity: Some(checked.queue_capacity as u64),
                 },
             },
         };
-        if database_up {
+        if checked.healthy() {
             HealthResponse::Healthy(Json(report))
         } else {
             HealthResponse::Unhealthy(Json(report))

@@ -3,9 +3,10 @@
 use super::ApiTags;
 use super::payload::{JsonUpload, discard_body};
 use super::wire::{BatchDoc, ErrorBody, HealthDataDoc, UploadResult};
-use crate::error::IngestError;
+use crate::domain::{DeviceKey, Stage};
+use crate::ingest::IngestError;
 use crate::ingest::{Ingest, Upload, WriteError, parse_batch, parse_single};
-use crate::store::{DeviceKey, StoreError};
+use crate::store::StoreError;
 use crate::telemetry::traces::{RequestTrace, TraceStore};
 use poem::Request;
 use poem_openapi::auth::Bearer;
@@ -55,8 +56,8 @@ impl UploadApi {
         let span = trace.span.clone();
         let key = req.extensions().get::<DeviceKey>();
         let work = async {
-            trace.stage("admission", trace.arrived, body.started);
-            trace.stage("read", body.started, body.read);
+            trace.stage(Stage::Admission, trace.arrived, body.started);
+            trace.stage(Stage::Read, body.started, body.read);
             // Parsing and committing hold one of the writer's upload slots; reading did not,
             // so slow senders never keep an upload that has arrived from its slot.
             let waiting = Instant::now();
@@ -67,12 +68,12 @@ impl UploadApi {
                 },
                 Err(err) => Err(err),
             };
-            trace.stage("slot", waiting, Instant::now());
+            trace.stage(Stage::Slot, waiting, Instant::now());
             let upload = slot.and_then(|(read, slot)| {
                 let parsing = Instant::now();
                 let upload = tracing::info_span!("parse", bytes = read.bytes.len())
                     .in_scope(|| parse(&read.bytes));
-                trace.stage("parse", parsing, Instant::now());
+                trace.stage(Stage::Parse, parsing, Instant::now());
                 upload.map(|upload| (upload, slot))
             });
             let records = upload.as_ref().map_or(0, |(u, _)| u.records.len());

@@ -84,3 +84,12 @@ pub struct ObservabilityConfig {
     /// admin token or a dashboard session, since traces carry batch ids.
     pub public: bool,
 }
+
+/// Cross-origin resource sharing.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CorsConfig {
+    /// Origins allowed to call the API from a browser (`https://boot.example.com`). Empty
+    /// (default): no CORS headers at all. Credentials are never allowed with `*`.
+    pub allowed_origins: Vec<String>,
+}

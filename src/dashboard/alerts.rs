@@ -4,8 +4,9 @@ use super::fragments::AlertRow;
 use super::{
     Dashboard, Flash, Nav, Pager, Session, csrf_refused, encode, error_page, html, unavailable,
 };
-use crate::alerts::Alert;
-use crate::store::{AlertFilter, Transition, TransitionOutcome, alert_status};
+use crate::domain::Alert;
+use crate::domain::{AlertLevel, AlertStatus};
+use crate::store::{AlertFilter, Transition, TransitionOutcome};
 use askama::Template;
 use chrono::Utc;
 use poem::http::StatusCode;
@@ -59,18 +60,47 @@ struct AlertsPage {
     pager: String,
 }
 
-const STATUSES: [(&str, &str); 5] = [
-    ("open", "Open (new or acknowledged)"),
-    (alert_status::NEW, "New"),
-    (alert_status::ACKNOWLEDGED, "Acknowledged"),
-    (alert_status::RESOLVED, "Resolved"),
-    ("all", "All"),
+/// Which alerts a status choice shows.
+#[derive(Clone, Copy)]
+enum Shown {
+    /// New or acknowledged.
+    Open,
+    /// Of one status.
+    Only(AlertStatus),
+    /// Every alert.
+    All,
+}
+
+/// The status choices: query value, label, and what they show.
+const STATUSES: [(&str, &str, Shown); 5] = [
+    ("open", "Open (new or acknowledged)", Shown::Open),
+    (
+        AlertStatus::New.as_str(),
+        "New",
+        Shown::Only(AlertStatus::New),
+    ),
+    (
+        AlertStatus::Acknowledged.as_str(),
+        "Acknowledged",
+        Shown::Only(AlertStatus::Acknowledged),
+    ),
+    (
+        AlertStatus::Resolved.as_str(),
+        "Resolved",
+        Shown::Only(AlertStatus::Resolved),
+    ),
+    ("all", "All", Shown::All),
 ];
-const LEVELS: [(&str, &str); 4] = [
-    ("", "All levels"),
-    ("critical", "Critical"),
-    ("major", "Major"),
-    ("minor", "Minor"),
+/// The level choices: query value, label, and the level they show (`None`: every level).
+const LEVELS: [(&str, &str, Option<AlertLevel>); 4] = [
+    ("", "All levels", None),
+    (
+        AlertLevel::Critical.as_str(),
+        "Critical",
+        Some(AlertLevel::Critical),
+    ),
+    (AlertLevel::Major.as_str(), "Major", Some(AlertLevel::Major)),
+    (AlertLevel::Minor.as_str(), "Minor", Some(AlertLevel::Minor)),
 ];
 
 /// `GET /alerts`.
@@ -81,24 +111,22 @@ pub async fn page(
     query: Query<AlertsQuery>,
 ) -> Response {
     let q = query.0;
-    let status = STATUSES
-        .iter()
-        .map(|(v, _)| *v)
-        .find(|v| Some(*v) == q.status.as_deref())
-        .unwrap_or("open");
-    let level = LEVELS
-        .iter()
-        .map(|(v, _)| *v)
-        .find(|v| Some(*v) == q.level.as_deref())
-        .unwrap_or("");
+    let (status, _, shown) = STATUSES
+        .into_iter()
+        .find(|(v, _, _)| Some(*v) == q.status.as_deref())
+        .unwrap_or(STATUSES[0]);
+    let (level, _, level_shown) = LEVELS
+        .into_iter()
+        .find(|(v, _, _)| Some(*v) == q.level.as_deref())
+        .unwrap_or(LEVELS[0]);
     let device = q.device.as_deref().map(str::trim).unwrap_or("").to_owned();
     let filter = AlertFilter {
-        status: match status {
-            "open" | "all" => None,
-            s => Some(s.to_owned()),
+        status: match shown {
+            Shown::Only(status) => Some(status),
+            Shown::Open | Shown::All => None,
         },
-        open_only: status == "open",
-        level: (!level.is_empty()).then(|| level.to_owned()),
+        open_only: matches!(shown, Shown::Open),
+        level: level_shown,
         device_sn: (!device.is_empty()).then(|| device.clone()),
         ..AlertFilter::default()
     };
@@ -156,10 +184,10 @@ pub async fn page(
     })
 }
 
-fn choices(options: &[(&'static str, &'static str)], selected: &str) -> Vec<Choice> {
+fn choices<T>(options: &[(&'static str, &'static str, T)], selected: &str) -> Vec<Choice> {
     options
         .iter()
-        .map(|&(value, label)| Choice {
+        .map(|&(value, label, _)| Choice {
             value,
             label,
             selected: value == selected,

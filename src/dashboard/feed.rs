@@ -3,9 +3,9 @@
 //! does.
 
 use super::fragments::{AlertRow, BatchRow, Batches, Events, LatestAlerts, Stages, render};
-use crate::alerts::Alert;
-use crate::api::PING_TIMEOUT;
 use crate::devices::DeviceDirectory;
+use crate::domain::Alert;
+use crate::health;
 use crate::ingest::Writer;
 use crate::ingest::activity::{Activity, HISTORY_SECS};
 use crate::monitor::Monitor;
@@ -289,7 +289,8 @@ fn empty(interval: Duration) -> Live {
 /// down; they never fail the feed.
 async fn compute(s: &Sources, interval: Duration) -> Live {
     let now = Utc::now();
-    let database_up = s.store.reachable(PING_TIMEOUT).await;
+    let checked = health::check(&s.store, &s.writer, &s.devices).await;
+    let database_up = checked.database_up;
     let (today, open_alerts, latest) = if database_up {
         (
             logged(s.store.day_stats(s.zone.day(now)).await),
@@ -331,7 +332,6 @@ async fn compute(s: &Sources, interval: Duration) -> Live {
             .tx_kib
             .push(p.network_tx_bytes as f64 / 1024.0 / per_sec);
     }
-    let redis = s.devices.redis_status();
     let fragments = Fragments {
         alerts: render(&LatestAlerts {
             rows: latest
@@ -360,17 +360,18 @@ async fn compute(s: &Sources, interval: Duration) -> Live {
     Live {
         at: s.zone.display(now),
         refresh_ms: interval.as_millis() as u64,
+        // The banner shows a degraded cache too, though uploads go on without Redis.
         health: Health {
-            ok: database_up && redis != Some(false),
+            ok: checked.healthy() && !checked.cache_degraded(),
             database: if database_up { "up" } else { "down" },
-            cache: if redis == Some(false) {
+            cache: if checked.cache_degraded() {
                 "degraded"
             } else {
                 "up"
             },
             writer: if database_up { "up" } else { "down" },
-            queued_rows: s.writer.queued_rows() as u64,
-            queue_capacity: s.writer.capacity() as u64,
+            queued_rows: checked.queued_rows as u64,
+            queue_capacity: checked.queue_capacity as u64,
         },
         today: today.map(
             |TodayStats {

@@ -2,7 +2,7 @@
 //! update, so their markup exists once (in `templates/fragments/`).
 
 use super::format::{millis, thousands};
-use crate::alerts::Alert;
+use crate::domain::Alert;
 use crate::monitor::ThresholdEvent;
 use crate::telemetry::traces::{BatchTrace, StagePercentiles};
 use crate::zone::Zone;

@@ -1,6 +1,6 @@
 //! Reading a bindings file: `device_sn,user_id,customer_id,org_id`, one device per line.
 
-use crate::ingest::validate::is_valid_device_sn;
+use crate::domain::is_valid_device_sn;
 use crate::store::DeviceImport;
 use std::io::Read;
 

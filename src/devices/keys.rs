@@ -7,8 +7,9 @@
 //! answer of the old count is dropped, in L1 at once and in Redis by naming entries after the
 //! count, so no instance can read an answer given before the revocation.
 
+use crate::domain::{DeviceKey, KeyOwner};
 use crate::redis::Redis;
-use crate::store::{DeviceKey, KeyInfo, KeyOwner, Store, StoreError};
+use crate::store::{KeyInfo, Store, StoreError};
 use crate::telemetry::traceparent::hex;
 use chrono::Utc;
 use moka::Expiry;

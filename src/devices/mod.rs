@@ -13,8 +13,9 @@ pub use import::{ImportError, parse_bindings_csv};
 pub use keys::{DeviceKeys, KeysTask};
 
 use crate::config::DevicesConfig;
+use crate::domain::Binding;
 use crate::redis::Redis;
-use crate::store::{Binding, Store, StoreError};
+use crate::store::{Store, StoreError};
 use futures_util::future::{BoxFuture, FutureExt, Shared, join_all};
 use moka::Expiry;
 use moka::future::Cache;

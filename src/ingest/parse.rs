@@ -1,8 +1,8 @@
 //! Request bodies to records. Request-level problems fail the request; a record that is not
 //! an object or has a field of the wrong type fails only that record.
 
+use super::IngestError;
 use super::record::{Field, RawRecord};
-use crate::error::IngestError;
 use crate::telemetry::traceparent::hex;
 use serde::Deserialize;
 use serde_json::value::RawValue;

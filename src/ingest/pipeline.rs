@@ -1,15 +1,16 @@
 //! The upload pipeline: validate → resolve devices → commit (or replay) → result.
 
+use super::IngestError;
+use super::Upload;
 use super::Writer;
 use super::activity::Activity;
 use super::validate::{Checked, check};
-use super::{Sample, Upload};
 use crate::devices::DeviceDirectory;
-use crate::error::IngestError;
-use crate::store::{
-    Binding, CommitBatch, Committed, DeviceKey, KeyOwner, MAX_DETAILS, MappedSample, StoredBatch,
+use crate::domain::{
+    Binding, DeviceKey, KeyOwner, MAX_DETAILS, MappedSample, Sample, Stage, StoredBatch,
     with_reused_note,
 };
+use crate::store::{CommitBatch, Committed};
 use crate::telemetry::metrics as telemetry;
 use crate::telemetry::traces::RequestTrace;
 use chrono::Utc;
@@ -81,7 +82,7 @@ impl Ingest {
             }
         }
         drop(validate_span);
-        trace.stage("validate", validating, Instant::now());
+        trace.stage(Stage::Validate, validating, Instant::now());
 
         let resolving = Instant::now();
         let resolve_span = info_span!("resolve", l1_hits = field::Empty, misses = field::Empty);
@@ -100,7 +101,7 @@ impl Ingest {
                     .is_none_or(|b| b.customer_id != Some(*customer))
             });
         }
-        trace.stage("resolve", resolving, Instant::now());
+        trace.stage(Stage::Resolve, resolving, Instant::now());
         metrics::histogram!(telemetry::BATCH_RECORDS).record(total as f64);
         let Checks {
             samples,
@@ -158,8 +159,12 @@ impl Ingest {
         commit_span.record("commit_ms", receipt.commit.as_secs_f64() * 1e3);
         commit_span.record("group_batches", receipt.group_batches);
         commit_span.record("group_rows", receipt.group_rows);
-        trace.stage_for("queue_wait", submitted, receipt.queue_wait);
-        trace.stage_for("commit", submitted + receipt.queue_wait, receipt.commit);
+        trace.stage_for(Stage::QueueWait, submitted, receipt.queue_wait);
+        trace.stage_for(
+            Stage::Commit,
+            submitted + receipt.queue_wait,
+            receipt.commit,
+        );
         let (inserted, duplicates, reused) = match receipt.committed {
             Committed::New {
                 inserted,

@@ -3,9 +3,10 @@
 //! each); a long run is `PROPTEST_CASES=200000 cargo test --release --lib ingest::props`
 //! (docs/FUZZING.md). Every failure found becomes a regression test below.
 
+use super::IngestError;
 use super::parse::parse_batch;
-use super::validate::{Checked, check, is_valid_device_sn};
-use crate::error::IngestError;
+use super::validate::{Checked, check};
+use crate::domain::is_valid_device_sn;
 use chrono::{DateTime, Utc};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};

@@ -5,8 +5,8 @@
 //! stores that field as NULL and adds a warning. A `0` in a vital sign means "no reading" on
 //! these watches and is stored as NULL without a warning.
 
-use super::Sample;
 use super::record::{Field, Integer, RawRecord};
+use crate::domain::{Sample, is_valid_device_sn};
 use chrono::{DateTime, TimeDelta, Utc};
 
 /// Earliest accepted sample time: 2000-01-01T00:00:00Z.
@@ -19,11 +19,6 @@ const MAX_SLEEP_BYTES: usize = 4096;
 const MAX_UPLOAD_METHOD_CHARS: usize = 20;
 /// Longest value echoed back in a message, in characters.
 const ECHO_CHARS: usize = 24;
-
-/// Whether `sn` is a well-formed device serial: 5–64 printable ASCII characters, no spaces.
-pub fn is_valid_device_sn(sn: &str) -> bool {
-    (5..=64).contains(&sn.len()) && sn.bytes().all(|b| b.is_ascii_graphic())
-}
 
 /// What validation made of one record.
 #[derive(Debug)]

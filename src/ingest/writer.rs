@@ -9,7 +9,6 @@
 use super::batcher::{Limits, Measure, next_batch};
 use super::counts::{self, FoldTask};
 use crate::alerts::AlertEngine;
-use crate::alerts::rules::level_name;
 use crate::config::WriterConfig;
 use crate::store::{CommitBatch, Committed, Store, StoreError};
 use crate::telemetry::metrics as telemetry;
@@ -305,7 +304,7 @@ async fn flush(store: &Store, zone: Zone, alerts: Option<&AlertEngine>, jobs: Ve
                     metrics::counter!(
                         telemetry::ALERTS,
                         "alert_type" => e.alert_type.clone(),
-                        "level" => level_name(e.level),
+                        "level" => e.level.as_str(),
                         "event" => e.event
                     )
                     .increment(1);

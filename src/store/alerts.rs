@@ -2,13 +2,11 @@
 //! samples that raised them, read and moved through their lifecycle by the admin API, and
 //! drained by the notifier.
 
-use super::commit::MappedSample;
 use super::sql::page_offset;
 use super::{Store, StoreError};
-use crate::alerts::Alert;
-use crate::alerts::episode::{Change, Episode, Observation, OpenAlert, plan};
-use crate::alerts::rules::{Reading, Rules, level_name, level_of_rank, level_rank, value_text};
-use crate::config::AlertLevel;
+use crate::domain::episode::{Change, Episode, Observation, OpenAlert, plan};
+use crate::domain::rules::value_text;
+use crate::domain::{Alert, AlertLevel, AlertStatus, MappedSample, Reading, Rules};
 use chrono::{DateTime, Utc};
 use entity::{alert_outbox, t_alert_info};
 use sea_orm::sea_query::Expr;
@@ -18,16 +16,6 @@ use sea_orm::{
     QuerySelect,
 };
 use std::collections::{BTreeMap, HashMap};
-
-/// Alert status values of `t_alert_info.status` (the seed's).
-pub mod status {
-    /// Raised, nobody has looked at it yet.
-    pub const NEW: &str = "NEW";
-    /// A supervisor has seen it; still open.
-    pub const ACKNOWLEDGED: &str = "ACKNOWLEDGED";
-    /// Over.
-    pub const RESOLVED: &str = "RESOLVED";
-}
 
 /// Most devices per `IN (…)` when loading open alerts.
 const DEVICES_PER_QUERY: usize = 500;
@@ -113,7 +101,9 @@ pub(super) async fn apply(
             .all(txn)
             .await?;
         for row in rows {
-            let level = row.level_rank.map_or(AlertLevel::Minor, level_of_rank);
+            let level = row
+                .level_rank
+                .map_or(AlertLevel::Minor, AlertLevel::of_rank);
             open.insert(
                 (row.device_sn.clone(), row.alert_type.clone()),
                 OpenAlert {
@@ -178,17 +168,17 @@ async fn insert_alert(
         device_sn: Set(device.to_owned()),
         alert_type: Set(alert_type.to_owned()),
         alert_value: Set(Some(value_text(e.first.0))),
-        level: Set(level_name(e.level).to_owned()),
+        level: Set(e.level.as_str().to_owned()),
         status: Set(if resolved {
-            status::RESOLVED
+            AlertStatus::Resolved.as_str()
         } else {
-            status::NEW
+            AlertStatus::New.as_str()
         }
         .to_owned()),
         occur_at: Set(Some(e.first.1)),
         create_time: Set(now),
         open_flag: Set((!resolved).then_some(1)),
-        level_rank: Set(Some(level_rank(e.level))),
+        level_rank: Set(Some(e.level.rank())),
         occurrences: Set(Some(e.occurrences)),
         last_value: Set(Some(value_text(last.0))),
         last_occur_at: Set(Some(last.1)),
@@ -213,14 +203,8 @@ async fn update_alert(
             t_alert_info::Column::Occurrences,
             Expr::value(e.occurrences),
         )
-        .col_expr(
-            t_alert_info::Column::Level,
-            Expr::value(level_name(e.level)),
-        )
-        .col_expr(
-            t_alert_info::Column::LevelRank,
-            Expr::value(level_rank(e.level)),
-        )
+        .col_expr(t_alert_info::Column::Level, Expr::value(e.level.as_str()))
+        .col_expr(t_alert_info::Column::LevelRank, Expr::value(e.level.rank()))
         .col_expr(t_alert_info::Column::UpdatedAt, Expr::value(now));
     if let Some((value, at)) = e.last {
         update = update
@@ -232,7 +216,10 @@ async fn update_alert(
     }
     if let Some(at) = e.resolved_at {
         update = update
-            .col_expr(t_alert_info::Column::Status, Expr::value(status::RESOLVED))
+            .col_expr(
+                t_alert_info::Column::Status,
+                Expr::value(AlertStatus::Resolved.as_str()),
+            )
             .col_expr(
                 t_alert_info::Column::OpenFlag,
                 Expr::value(Option::<i16>::None),
@@ -278,10 +265,10 @@ async fn queue_notification(
 /// Filters of the alert list; every one optional.
 #[derive(Debug, Clone, Default)]
 pub struct AlertFilter {
-    /// `NEW`, `ACKNOWLEDGED` or `RESOLVED`.
-    pub status: Option<String>,
-    /// `minor`, `major` or `critical`.
-    pub level: Option<String>,
+    /// Only alerts in this status.
+    pub status: Option<AlertStatus>,
+    /// Only alerts of this level.
+    pub level: Option<AlertLevel>,
     /// Alert type.
     pub alert_type: Option<String>,
     /// Device serial number.
@@ -328,7 +315,7 @@ impl Store {
             cond = cond.add(C::Status.eq(v.as_str()));
         }
         if filter.open_only {
-            cond = cond.add(C::Status.is_in(super::OPEN_STATUSES));
+            cond = cond.add(C::Status.is_in(AlertStatus::OPEN.map(AlertStatus::as_str)));
         }
         if let Some(v) = &filter.level {
             cond = cond.add(C::Level.eq(v.as_str()));
@@ -370,12 +357,12 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<TransitionOutcome, StoreError> {
         use t_alert_info::Column as C;
-        let (target, from): (&str, &[&str]) = match transition {
-            Transition::Acknowledge => (status::ACKNOWLEDGED, &[status::NEW]),
-            Transition::Resolve => (status::RESOLVED, &[status::NEW, status::ACKNOWLEDGED]),
+        let (target, from): (AlertStatus, &[AlertStatus]) = match transition {
+            Transition::Acknowledge => (AlertStatus::Acknowledged, &[AlertStatus::New]),
+            Transition::Resolve => (AlertStatus::Resolved, &AlertStatus::OPEN),
         };
         let mut update = t_alert_info::Entity::update_many()
-            .col_expr(C::Status, Expr::value(target))
+            .col_expr(C::Status, Expr::value(target.as_str()))
             .col_expr(C::UpdatedAt, Expr::value(now));
         update = match transition {
             Transition::Acknowledge => update.col_expr(C::AcknowledgedAt, Expr::value(now)),
@@ -385,14 +372,14 @@ impl Store {
         };
         let changed = update
             .filter(C::Id.eq(id))
-            .filter(C::Status.is_in(from.iter().copied()))
+            .filter(C::Status.is_in(from.iter().map(|s| s.as_str())))
             .exec(&self.db)
             .await?
             .rows_affected;
         let Some(alert) = self.alert(id).await? else {
             return Ok(TransitionOutcome::NotFound);
         };
-        if changed > 0 || alert.status == target {
+        if changed > 0 || alert.status == target.as_str() {
             Ok(TransitionOutcome::Done(alert))
         } else {
             Ok(TransitionOutcome::Illegal(alert))
@@ -459,5 +446,28 @@ impl Store {
             .exec(&self.db)
             .await?;
         Ok(())
+    }
+}
+
+/// An alert row as integrators see it.
+impl From<t_alert_info::Model> for Alert {
+    fn from(m: t_alert_info::Model) -> Self {
+        Self {
+            id: m.id,
+            user_id: m.user_id,
+            device_sn: m.device_sn,
+            alert_type: m.alert_type,
+            level: m.level,
+            status: m.status,
+            // Rows written by ljwx-boot have only the seed's columns.
+            last_value: m.last_value.or_else(|| m.alert_value.clone()),
+            value: m.alert_value,
+            occurrences: m.occurrences.unwrap_or(1),
+            last_occur_at: m.last_occur_at.or(m.occur_at),
+            occur_at: m.occur_at,
+            create_time: m.create_time,
+            acknowledged_at: m.acknowledged_at,
+            resolved_at: m.resolved_at,
+        }
     }
 }

@@ -3,93 +3,21 @@
 //! an upload is answered only after it returned.
 
 use super::alerts::{self, AlertEvent};
-use super::batches::{KnownBatches, with_reused_note};
+use super::batch_rows::{BatchKey, insert_batch_rows};
+use super::batches::KnownBatches;
 use super::daily;
-use super::devices::Binding;
+use super::group::{CommitBatch, Group};
 use super::pg_copy::CopyTxn;
-use super::sql::{IDS_PER_QUERY, insert_ignore, statement, statement_chunks, values_list};
-use super::{Store, StoreError, StoredBatch, is_transient, is_unique_violation};
-use crate::alerts::rules::Rules;
-use crate::ingest::Sample;
+use super::samples::{GroupTxn, insert_health, insert_quarantine, rows_of_batches};
+use super::{Store, StoreError, is_transient, is_unique_violation};
+use crate::domain::{Rules, StoredBatch};
 use chrono::{DateTime, NaiveDate, Utc};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QuerySelect, TransactionSession, TransactionTrait, Value,
-};
-use std::collections::{BTreeMap, HashSet};
+use sea_orm::{DbErr, TransactionTrait};
+use std::collections::HashSet;
 use tracing::{Instrument, warn};
 
-/// Most rows per multi-row `INSERT` (also kept below every backend's parameter limit).
-///
-/// PostgreSQL gets smaller statements: sqlx keeps, per connection and per cached statement
-/// shape, the type of every parameter, so 2048-row shapes held ~90 MiB across the writers'
-/// connections (5000-user workload: peak RSS 255 → 167 MiB with 512 rows, same throughput;
-/// docs/BENCHMARKS.md).
-fn max_rows_per_insert(backend: DbBackend) -> usize {
-    match backend {
-        DbBackend::Postgres => 512,
-        _ => 4096,
-    }
-}
 /// Times a transaction that hit a deadlock or serialization failure is run again.
 const MAX_RETRIES: u32 = 3;
-
-/// A valid sample of a device bound to a wearer.
-#[derive(Debug, Clone)]
-pub struct MappedSample {
-    /// The sample.
-    pub sample: Sample,
-    /// Its wearer.
-    pub binding: Binding,
-}
-
-/// Everything one upload commits.
-#[derive(Debug, Clone)]
-pub struct CommitBatch {
-    /// The batch id (client's or generated); unique in `t_ingest_batch`.
-    pub batch_id: String,
-    /// The client chose the batch id, so it may have been committed before (a retry whose
-    /// answer was lost). A generated id is new by construction and is not looked up.
-    pub client_batch_id: bool,
-    /// Hex SHA-256 of the records as sent (client batch ids only; empty otherwise): a
-    /// committed batch with the same id *and* fingerprint is a replay, one with the same id
-    /// and another fingerprint is another batch.
-    pub fingerprint: String,
-    /// Samples of bound devices, for `t_user_health_data`.
-    pub mapped: Vec<MappedSample>,
-    /// Samples of unbound devices, for the quarantine.
-    pub unknown: Vec<Sample>,
-    /// Records in the request.
-    pub total_records: usize,
-    /// Records rejected by validation.
-    pub errors: usize,
-    /// Field-level warnings.
-    pub warnings: usize,
-    /// The answered `error_details`.
-    pub error_details: Vec<String>,
-    /// Milliseconds from request start until the batch was handed to the writer.
-    pub processing_time_ms: f64,
-    /// Trace id of the request.
-    pub trace_id: Option<String>,
-}
-
-impl CommitBatch {
-    /// Rows this batch writes (samples and quarantined samples).
-    pub fn rows(&self) -> usize {
-        self.mapped.len() + self.unknown.len()
-    }
-
-    /// Approximate bytes of sample data, for the writer's size limit.
-    pub fn bytes(&self) -> usize {
-        const FIXED: usize = 160;
-        let sleep = |s: &Sample| s.sleep.as_ref().map_or(0, String::len);
-        self.mapped
-            .iter()
-            .map(|m| FIXED + sleep(&m.sample))
-            .sum::<usize>()
-            + self.unknown.iter().map(|s| FIXED + sleep(s)).sum::<usize>()
-    }
-}
 
 /// The outcome of one batch of a group.
 #[derive(Debug, Clone)]
@@ -109,22 +37,6 @@ pub enum Committed {
     Replayed(StoredBatch),
 }
 
-/// The health table's inserted columns (also the `COPY` staging table's, `pg_copy`).
-pub(super) const HEALTH_COLUMNS: &str = "user_id, device_sn, heart_rate, blood_oxygen, temperature, \
-    pressure_high, pressure_low, stress, step, distance, calorie, latitude, longitude, sleep, \
-    timestamp, upload_method, customer_id, org_id, batch_id, create_time";
-const HEALTH_COLUMN_COUNT: usize = 20;
-
-const QUARANTINE_COLUMNS: &str = "device_sn, heart_rate, blood_oxygen, temperature, \
-    pressure_high, pressure_low, stress, step, distance, calorie, latitude, longitude, sleep, \
-    timestamp, upload_method, batch_id, create_time";
-const QUARANTINE_COLUMN_COUNT: usize = 17;
-
-const BATCH_COLUMNS: &str = "batch_id, fingerprint, status, total_records, valid_records, \
-    errors, warnings, inserted, duplicates, unknown_device, error_details, processing_time_ms, \
-    trace_id, create_time";
-const BATCH_COLUMN_COUNT: usize = 14;
-
 /// What a committed group did.
 #[derive(Debug, Clone)]
 pub struct GroupCommitted {
@@ -134,21 +46,12 @@ pub struct GroupCommitted {
     pub alert_events: Vec<AlertEvent>,
 }
 
-/// A batch record's key: batch id and fingerprint.
-type BatchKey = (String, String);
-
 /// What one transaction attempt did.
 enum Attempt {
     /// Committed; new rows per active batch, in order, and the alert events.
     Committed(Vec<usize>, Vec<AlertEvent>),
     /// Rolled back: these batches (id and fingerprint) were already committed.
     Taken(HashSet<BatchKey>),
-}
-
-impl CommitBatch {
-    fn key(&self) -> (&str, &str) {
-        (&self.batch_id, &self.fingerprint)
-    }
 }
 
 /// The record of `batch` among `known`, if the same batch was committed before.
@@ -303,90 +206,6 @@ impl Store {
     }
 }
 
-/// The transaction a group commits in: SeaORM's, or on PostgreSQL one that can `COPY`.
-pub(super) trait GroupTxn: ConnectionTrait + TransactionSession + Sync {
-    /// Inserts `rows` (batch id, sample) created at `now`, skipping stored `(device_sn,
-    /// timestamp)` pairs and repeats within `rows`. Returns how many rows are new.
-    fn insert_health(
-        &self,
-        rows: &[(&str, &MappedSample)],
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<u64, DbErr>> + Send;
-}
-
-/// Multi-row `INSERT IGNORE` / `ON CONFLICT DO NOTHING`, each statement within the backend's
-/// parameter limit.
-impl GroupTxn for DatabaseTransaction {
-    async fn insert_health(
-        &self,
-        rows: &[(&str, &MappedSample)],
-        now: DateTime<Utc>,
-    ) -> Result<u64, DbErr> {
-        insert_samples(
-            self,
-            "t_user_health_data",
-            HEALTH_COLUMNS,
-            HEALTH_COLUMN_COUNT,
-            rows,
-            |values, (batch_id, row)| {
-                values.push(Value::BigInt(Some(row.binding.user_id)));
-                push_measurements(values, &row.sample);
-                values.push(Value::BigInt(row.binding.customer_id));
-                values.push(Value::BigInt(row.binding.org_id));
-                values.push(Value::String(Some((*batch_id).to_owned())));
-                values.push(Value::ChronoDateTimeUtc(Some(now)));
-            },
-        )
-        .await
-    }
-}
-
-/// Multi-row `INSERT IGNORE` / `ON CONFLICT (device_sn, timestamp) DO NOTHING` of `rows`
-/// into the sample table `table`, each statement within the backend's parameter limit;
-/// `push` appends a row's `column_count` values. Returns how many rows are new.
-async fn insert_samples<R>(
-    txn: &impl ConnectionTrait,
-    table: &str,
-    columns: &str,
-    column_count: usize,
-    rows: &[R],
-    push: impl Fn(&mut Vec<Value>, &R),
-) -> Result<u64, DbErr> {
-    let backend = txn.get_database_backend();
-    let mut new = 0;
-    for rows in statement_chunks(backend, column_count, max_rows_per_insert(backend), rows) {
-        let mut values = Vec::with_capacity(rows.len() * column_count);
-        for row in rows {
-            push(&mut values, row);
-        }
-        let sql = insert_ignore(
-            backend,
-            table,
-            columns,
-            &values_list(backend, rows.len(), column_count),
-            "device_sn, timestamp",
-            "",
-        );
-        new += txn
-            .execute_raw(statement(backend, sql, values))
-            .await?
-            .rows_affected();
-    }
-    Ok(new)
-}
-
-/// The batches one transaction writes.
-struct Group<'a> {
-    /// Every batch of the group.
-    batches: &'a [CommitBatch],
-    /// Those this transaction writes, in order.
-    active: &'a [usize],
-    /// Those among `active` whose client batch id holds other records already.
-    reused: &'a HashSet<usize>,
-    /// Health rows that carried a reused id before this group.
-    earlier: &'a HashSet<RowKey>,
-}
-
 /// Writes the group in `txn` and commits, or rolls back when another transaction committed
 /// one of its batches first.
 async fn write_group<T: GroupTxn>(
@@ -443,220 +262,4 @@ async fn write_group<T: GroupTxn>(
     }
     txn.commit().await?;
     Ok(Attempt::Committed(inserted, alert_events))
-}
-
-/// New rows per device of a group: its wearer and the count.
-type PerDevice<'a> = BTreeMap<&'a str, (i64, usize)>;
-
-/// A health row as this group looks for it: batch id, device, sample time.
-type RowKey = (String, String, DateTime<Utc>);
-
-/// Inserts the mapped samples, skipping stored `(device_sn, timestamp)` pairs. Returns new
-/// rows per active batch (in `active` order) and per device, and for each mapped sample (in
-/// `active` order) whether it was stored now. `earlier` holds the rows that carried one of
-/// the group's batch ids before this transaction (reused ids).
-async fn insert_health<'a>(
-    txn: &impl GroupTxn,
-    batches: &'a [CommitBatch],
-    active: &[usize],
-    earlier: &HashSet<RowKey>,
-    now: DateTime<Utc>,
-) -> Result<(Vec<usize>, PerDevice<'a>, Vec<bool>), DbErr> {
-    let rows: Vec<(&str, &MappedSample)> = active
-        .iter()
-        .flat_map(|&i| {
-            let b = &batches[i];
-            b.mapped.iter().map(move |m| (b.batch_id.as_str(), m))
-        })
-        .collect();
-    // Re-sent samples are rare: insert without RETURNING (which costs the database a result
-    // row per row, a third of MariaDB's time in measurements) and count every row as new
-    // when all were.
-    let all_new = txn
-        .insert_health(&rows, now)
-        .await
-        .map(|new| usize::try_from(new).is_ok_and(|n| n == rows.len()))?;
-    let new_rows = if all_new {
-        vec![true; rows.len()]
-    } else {
-        // Some samples were stored before. The rows carrying this group's batch ids are the
-        // ones stored now, but for those that carried a reused id before this transaction.
-        // (A concurrent transaction that stores the same samples under the same reused id
-        // with other records makes both count them: only the counts are off, never the rows.)
-        let mut ids: Vec<&str> = active
-            .iter()
-            .map(|&i| batches[i].batch_id.as_str())
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let mut stored_now = rows_of_batches(txn, &ids).await?;
-        stored_now.retain(|row| !earlier.contains(row));
-        // Taken, so that a sample repeated within the group counts once: the first copy is
-        // the one stored.
-        rows.iter()
-            .map(|(batch_id, row)| {
-                stored_now.remove(&(
-                    (*batch_id).to_owned(),
-                    row.sample.device_sn.clone(),
-                    row.sample.timestamp,
-                ))
-            })
-            .collect()
-    };
-
-    // Position in `active` of each row's batch (two batches of a group may share an id).
-    let owners = active
-        .iter()
-        .enumerate()
-        .flat_map(|(pos, &i)| std::iter::repeat_n(pos, batches[i].mapped.len()));
-    let mut inserted = vec![0; active.len()];
-    let mut per_device = PerDevice::new();
-    for ((pos, (_, row)), _) in owners.zip(&rows).zip(&new_rows).filter(|(_, new)| **new) {
-        inserted[pos] += 1;
-        per_device
-            .entry(row.sample.device_sn.as_str())
-            .or_insert((row.binding.user_id, 0))
-            .1 += 1;
-    }
-    Ok((inserted, per_device, new_rows))
-}
-
-/// `(batch_id, device_sn, timestamp)` of the health rows of `batch_ids`.
-async fn rows_of_batches(
-    txn: &impl ConnectionTrait,
-    batch_ids: &[&str],
-) -> Result<HashSet<RowKey>, DbErr> {
-    use entity::t_user_health_data::{Column, Entity};
-    let mut found = HashSet::new();
-    for ids in batch_ids.chunks(IDS_PER_QUERY) {
-        let rows: Vec<(Option<String>, String, DateTime<Utc>)> = Entity::find()
-            .select_only()
-            .columns([Column::BatchId, Column::DeviceSn, Column::Timestamp])
-            .filter(Column::BatchId.is_in(ids.iter().copied()))
-            .into_tuple()
-            .all(txn)
-            .await?;
-        found.extend(
-            rows.into_iter()
-                .filter_map(|(batch_id, device, at)| Some((batch_id?, device, at))),
-        );
-    }
-    Ok(found)
-}
-
-/// Keeps samples of unbound devices, skipping ones already quarantined.
-async fn insert_quarantine(
-    txn: &impl ConnectionTrait,
-    batches: &[CommitBatch],
-    active: &[usize],
-    now: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    let rows: Vec<(&str, &Sample)> = active
-        .iter()
-        .flat_map(|&i| {
-            let b = &batches[i];
-            b.unknown.iter().map(move |s| (b.batch_id.as_str(), s))
-        })
-        .collect();
-    insert_samples(
-        txn,
-        "t_unknown_device_data",
-        QUARANTINE_COLUMNS,
-        QUARANTINE_COLUMN_COUNT,
-        &rows,
-        |values, (batch_id, s)| {
-            push_measurements(values, s);
-            values.push(Value::String(Some((*batch_id).to_owned())));
-            values.push(Value::ChronoDateTimeUtc(Some(now)));
-        },
-    )
-    .await?;
-    Ok(())
-}
-
-/// `device_sn` through `upload_method`, in the order of both sample tables.
-fn push_measurements(values: &mut Vec<Value>, s: &Sample) {
-    values.extend([
-        Value::String(Some(s.device_sn.clone())),
-        Value::Int(s.heart_rate),
-        Value::Int(s.blood_oxygen),
-        Value::Double(s.temperature),
-        Value::Int(s.pressure_high),
-        Value::Int(s.pressure_low),
-        Value::Int(s.stress),
-        Value::Int(s.step),
-        Value::Int(s.distance),
-        Value::Int(s.calorie),
-        Value::Double(s.latitude),
-        Value::Double(s.longitude),
-        Value::String(s.sleep.clone()),
-        Value::ChronoDateTimeUtc(Some(s.timestamp)),
-        Value::String(s.upload_method.clone()),
-    ]);
-}
-
-/// Writes the batch records; returns the keys it wrote (a batch committed already is
-/// skipped).
-async fn insert_batch_rows(
-    txn: &impl ConnectionTrait,
-    backend: DbBackend,
-    group: &Group<'_>,
-    inserted: &[usize],
-    now: DateTime<Utc>,
-) -> Result<HashSet<BatchKey>, DbErr> {
-    let count = |n: usize| Value::Int(Some(i32::try_from(n).unwrap_or(i32::MAX)));
-    let mut claimed = HashSet::with_capacity(group.active.len());
-    let pairs: Vec<(&CommitBatch, usize, bool)> = group
-        .active
-        .iter()
-        .zip(inserted)
-        .map(|(&i, &n)| (&group.batches[i], n, group.reused.contains(&i)))
-        .collect();
-    for rows in statement_chunks(
-        backend,
-        BATCH_COLUMN_COUNT,
-        max_rows_per_insert(backend),
-        &pairs,
-    ) {
-        let mut values = Vec::with_capacity(rows.len() * BATCH_COLUMN_COUNT);
-        for &(b, inserted, reused) in rows {
-            let details = if reused {
-                serde_json::to_string(&with_reused_note(&b.error_details))
-            } else {
-                serde_json::to_string(&b.error_details)
-            }
-            .unwrap_or_else(|_| "[]".to_owned());
-            values.extend([
-                Value::String(Some(b.batch_id.clone())),
-                Value::String(Some(b.fingerprint.clone())),
-                Value::String(Some("committed".to_owned())),
-                count(b.total_records),
-                count(b.rows()),
-                count(b.errors),
-                count(b.warnings),
-                count(inserted),
-                count(b.mapped.len() - inserted),
-                count(b.unknown.len()),
-                Value::String(Some(details)),
-                Value::Double(Some(b.processing_time_ms)),
-                Value::String(b.trace_id.clone()),
-                Value::ChronoDateTimeUtc(Some(now)),
-            ]);
-        }
-        let sql = insert_ignore(
-            backend,
-            "t_ingest_batch",
-            BATCH_COLUMNS,
-            &values_list(backend, rows.len(), BATCH_COLUMN_COUNT),
-            "batch_id, fingerprint",
-            "batch_id, fingerprint",
-        );
-        for returned in txn.query_all_raw(statement(backend, sql, values)).await? {
-            claimed.insert((
-                returned.try_get_by_index::<String>(0)?,
-                returned.try_get_by_index::<String>(1)?,
-            ));
-        }
-    }
-    Ok(claimed)
 }

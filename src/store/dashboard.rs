@@ -1,9 +1,9 @@
 //! The dashboard's reads. Each is bounded by a page size or by the number of open alerts and
 //! active devices; none touches `t_user_health_data`.
 
-use super::alerts::status;
 use super::sql::page_offset;
 use super::{Store, StoreError};
+use crate::domain::AlertStatus;
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{device_daily, sys_user, t_alert_info, unknown_device_data};
 use sea_orm::sea_query::Expr;
@@ -11,9 +11,6 @@ use sea_orm::{
     ColumnTrait, EntityTrait, ExprTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use std::collections::HashMap;
-
-/// Statuses of an alert nobody has resolved yet.
-pub const OPEN_STATUSES: [&str; 2] = [status::NEW, status::ACKNOWLEDGED];
 
 /// An open alert with its wearer's name.
 #[derive(Debug, Clone)]
@@ -58,7 +55,7 @@ impl Store {
             .select_only()
             .column(C::Level)
             .column_as(Expr::col(C::Id).count(), "n")
-            .filter(C::Status.is_in(OPEN_STATUSES))
+            .filter(C::Status.is_in(AlertStatus::OPEN.map(AlertStatus::as_str)))
             .group_by(C::Level)
             .into_tuple()
             .all(&self.db)
@@ -73,7 +70,7 @@ impl Store {
     pub async fn latest_open_alerts(&self, limit: u64) -> Result<Vec<OpenAlert>, StoreError> {
         use t_alert_info::Column as C;
         let alerts = t_alert_info::Entity::find()
-            .filter(C::Status.is_in(OPEN_STATUSES))
+            .filter(C::Status.is_in(AlertStatus::OPEN.map(AlertStatus::as_str)))
             .order_by_desc(C::Id)
             .limit(limit)
             .all(&self.db)

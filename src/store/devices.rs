@@ -3,6 +3,7 @@
 
 use super::sql::{in_list, statement};
 use super::{Store, StoreError};
+use crate::domain::Binding;
 use entity::{sys_user, sys_user_org};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -13,17 +14,6 @@ use std::collections::HashMap;
 
 /// Devices looked up per `IN (…)` query.
 const LOOKUP_CHUNK: usize = 1000;
-
-/// Who wears a device. Cached in Redis as this JSON.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Binding {
-    /// `sys_user.id`.
-    pub user_id: i64,
-    /// Tenant of the wearer.
-    pub customer_id: Option<i64>,
-    /// Organisation of the wearer.
-    pub org_id: Option<i64>,
-}
 
 /// One line of a bindings file: bind `device_sn` to user `user_id`.
 #[derive(Debug, Clone, PartialEq, Eq)]

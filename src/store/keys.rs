@@ -2,6 +2,7 @@
 //! key by its hash.
 
 use super::{Store, StoreError};
+use crate::domain::{DeviceKey, KeyOwner};
 use chrono::{DateTime, Utc};
 use entity::device_key::{ActiveModel, Column, Entity, Model};
 use sea_orm::sea_query::Expr;
@@ -9,26 +10,6 @@ use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait,
 };
-use serde::{Deserialize, Serialize};
-
-/// Whom a key belongs to, and so which devices it covers.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum KeyOwner {
-    /// One device, by serial number.
-    Device(String),
-    /// A gateway key: every device bound to this customer.
-    Customer(i64),
-}
-
-/// A valid key, as an upload presents it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeviceKey {
-    /// Key id.
-    pub id: i64,
-    /// What it covers.
-    pub owner: KeyOwner,
-}
 
 /// A key as listed (never the key itself: only its hash is stored).
 #[derive(Debug, Clone, PartialEq, Eq)]

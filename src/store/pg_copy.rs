@@ -9,7 +9,8 @@
 //! (quarantine, counters, alerts, batch rows) through SeaORM's [`ConnectionTrait`], binding
 //! values as SeaORM does.
 
-use super::commit::{GroupTxn, HEALTH_COLUMNS, MappedSample};
+use super::columns::{Cells, HEALTH, HEALTH_NAMES, Row, staging_columns, write_row};
+use super::samples::GroupTxn;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Values;
 use sea_orm::sqlx::{self, Executor as _, PgPool, Postgres};
@@ -19,19 +20,31 @@ use sea_orm::{
 };
 use sea_query_sqlx::SqlxValues;
 use std::fmt::{Display, Write as _};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use tokio::sync::Mutex;
 
 /// Opens the transaction and, once per connection, the staging table. Its columns take the
-/// types the multi-row `INSERT` binds (`float8` for the decimals, `text` for strings), so the
-/// `INSERT … SELECT` converts them exactly as it converts bound parameters and both paths
-/// store the same values. `ON COMMIT DELETE ROWS` empties it at every commit that used it.
-const BEGIN: &str = "BEGIN; CREATE TEMP TABLE IF NOT EXISTS health_stage (\
-    user_id int8, device_sn text, heart_rate int4, blood_oxygen int4, temperature float8, \
-    pressure_high int4, pressure_low int4, stress int4, step int4, distance int4, \
-    calorie int4, latitude float8, longitude float8, sleep text, timestamp timestamptz, \
-    upload_method text, customer_id int8, org_id int8, batch_id text, \
-    create_time timestamptz) ON COMMIT DELETE ROWS";
+/// types the multi-row `INSERT` binds (`float8` for the decimals, `text` for strings:
+/// [`super::columns::HEALTH`]), so the `INSERT … SELECT` converts them exactly as it converts
+/// bound parameters and both paths store the same values. `ON COMMIT DELETE ROWS` empties it
+/// at every commit that used it.
+static BEGIN: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "BEGIN; CREATE TEMP TABLE IF NOT EXISTS health_stage ({}) ON COMMIT DELETE ROWS",
+        staging_columns()
+    )
+});
+/// Fills the staging table.
+static COPY: LazyLock<String> =
+    LazyLock::new(|| format!("COPY health_stage ({}) FROM STDIN", *HEALTH_NAMES));
+/// Moves the staged rows into the health table.
+static MOVE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO t_user_health_data ({names}) SELECT {names} FROM health_stage \
+         ON CONFLICT (device_sn, timestamp) DO NOTHING",
+        names = *HEALTH_NAMES
+    )
+});
 
 /// A PostgreSQL transaction whose connection takes both `COPY` and SeaORM statements.
 /// Dropped without [`CopyTxn::commit`], it rolls back (sqlx queues the `ROLLBACK` before the
@@ -46,7 +59,7 @@ impl CopyTxn {
     /// Takes a connection of `pool` and begins.
     pub(super) async fn begin(pool: &PgPool) -> Result<Self, DbErr> {
         let tx = pool
-            .begin_with(sqlx::AssertSqlSafe(BEGIN))
+            .begin_with(sqlx::AssertSqlSafe(BEGIN.as_str()))
             .await
             .map_err(|e| DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e))))?;
         Ok(Self { tx: Mutex::new(tx) })
@@ -54,29 +67,19 @@ impl CopyTxn {
 }
 
 impl GroupTxn for CopyTxn {
-    async fn insert_health(
-        &self,
-        rows: &[(&str, &MappedSample)],
-        now: DateTime<Utc>,
-    ) -> Result<u64, DbErr> {
+    async fn insert_health(&self, rows: &[Row<'_>]) -> Result<u64, DbErr> {
         if rows.is_empty() {
             return Ok(0);
         }
-        let data = encode(rows, now);
+        let data = encode(rows);
         let mut tx = self.tx.lock().await;
-        let mut copy = tx
-            .copy_in_raw(&format!("COPY health_stage ({HEALTH_COLUMNS}) FROM STDIN"))
-            .await
-            .map_err(exec_err)?;
+        let mut copy = tx.copy_in_raw(&COPY).await.map_err(exec_err)?;
         // On an error the dropped `copy` tells the server to abandon it; the transaction
         // rolls back.
         copy.send(data.into_bytes()).await.map_err(exec_err)?;
         copy.finish().await.map_err(exec_err)?;
         let moved = (&mut **tx)
-            .execute(sqlx::AssertSqlSafe(format!(
-                "INSERT INTO t_user_health_data ({HEALTH_COLUMNS}) SELECT {HEALTH_COLUMNS} FROM health_stage \
-                 ON CONFLICT (device_sn, timestamp) DO NOTHING"
-            )))
+            .execute(sqlx::AssertSqlSafe(MOVE.as_str()))
             .await
             .map_err(exec_err)?;
         Ok(moved.rows_affected())
@@ -145,37 +148,37 @@ impl ConnectionTrait for CopyTxn {
     }
 }
 
-/// The rows in `COPY`'s text format, columns as [`HEALTH_COLUMNS`].
-fn encode(rows: &[(&str, &MappedSample)], now: DateTime<Utc>) -> String {
-    let mut out = String::with_capacity(rows.len() * 192);
-    for (batch_id, row) in rows {
-        let s = &row.sample;
-        let b = &row.binding;
-        number(&mut out, Some(b.user_id));
-        text(&mut out, Some(&s.device_sn));
-        number(&mut out, s.heart_rate);
-        number(&mut out, s.blood_oxygen);
-        number(&mut out, s.temperature);
-        number(&mut out, s.pressure_high);
-        number(&mut out, s.pressure_low);
-        number(&mut out, s.stress);
-        number(&mut out, s.step);
-        number(&mut out, s.distance);
-        number(&mut out, s.calorie);
-        number(&mut out, s.latitude);
-        number(&mut out, s.longitude);
-        text(&mut out, s.sleep.as_deref());
-        timestamp(&mut out, s.timestamp);
-        text(&mut out, s.upload_method.as_deref());
-        number(&mut out, b.customer_id);
-        number(&mut out, b.org_id);
-        text(&mut out, Some(batch_id));
-        timestamp(&mut out, now);
+/// The rows in `COPY`'s text format, columns as [`HEALTH`].
+fn encode(rows: &[Row<'_>]) -> String {
+    let mut out = CopyText(String::with_capacity(rows.len() * 192));
+    for row in rows {
+        write_row(HEALTH.iter(), row, &mut out);
         // Every field ended with a tab; the last one ends the line instead.
-        out.pop();
-        out.push('\n');
+        out.0.pop();
+        out.0.push('\n');
     }
-    out
+    out.0
+}
+
+/// Fields in `COPY`'s text format, each ended by a tab.
+struct CopyText(String);
+
+impl<'a> Cells<'a> for CopyText {
+    fn int(&mut self, value: Option<i32>) {
+        number(&mut self.0, value);
+    }
+    fn bigint(&mut self, value: Option<i64>) {
+        number(&mut self.0, value);
+    }
+    fn double(&mut self, value: Option<f64>) {
+        number(&mut self.0, value);
+    }
+    fn text(&mut self, value: Option<&'a str>) {
+        text(&mut self.0, value);
+    }
+    fn time(&mut self, value: DateTime<Utc>) {
+        timestamp(&mut self.0, value);
+    }
 }
 
 /// A number field: Rust prints integers plainly and floats as the shortest text that reads

@@ -1,16 +1,12 @@
 //! Replaying a device's quarantined samples into the health table once it is bound.
 
+use super::columns::REPLAYED_NAMES;
 use super::daily;
-use super::devices::Binding;
 use super::sql::statement;
 use super::{Store, StoreError};
+use crate::domain::Binding;
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, TransactionTrait, Value};
-
-/// Columns a quarantined sample shares with the health table.
-const SAMPLE_COLUMNS: &str = "device_sn, heart_rate, blood_oxygen, temperature, pressure_high, \
-    pressure_low, stress, step, distance, calorie, latitude, longitude, sleep, timestamp, \
-    upload_method, batch_id";
 
 /// What a replay did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,15 +36,16 @@ impl Store {
             DbBackend::Postgres => format!("${n}"),
             _ => "?".to_owned(),
         };
+        let samples = &*REPLAYED_NAMES;
         let select = format!(
-            "SELECT {}, {}, {}, {}, {SAMPLE_COLUMNS} FROM t_unknown_device_data WHERE device_sn = {}",
+            "SELECT {}, {}, {}, {}, {samples} FROM t_unknown_device_data WHERE device_sn = {}",
             p(1),
             p(2),
             p(3),
             p(4),
             p(5)
         );
-        let columns = format!("user_id, customer_id, org_id, create_time, {SAMPLE_COLUMNS}");
+        let columns = format!("user_id, customer_id, org_id, create_time, {samples}");
         let copy = match backend {
             DbBackend::MySql => {
                 format!("INSERT IGNORE INTO t_user_health_data ({columns}) {select}")

@@ -132,20 +132,42 @@ fn describe() {
 
 /// The route template of `path`, as the `route` label (bounded: unknown paths are `other`).
 pub fn route_label(path: &str) -> &'static str {
-    match path {
-        "/upload_health_data_batch" => "/upload_health_data_batch",
-        "/upload_health_data" => "/upload_health_data",
-        "/api/health" => "/api/health",
-        "/api/stats" => "/api/stats",
-        "/api/monitor" => "/api/monitor",
-        "/api/alerts" => "/api/alerts",
-        "/metrics" => "/metrics",
-        "/openapi.json" => "/openapi.json",
-        "/" => "/",
-        p if p.starts_with("/api/alerts/") && p.ends_with("/ack") => "/api/alerts/{id}/ack",
-        p if p.starts_with("/api/alerts/") && p.ends_with("/resolve") => "/api/alerts/{id}/resolve",
-        p if p.starts_with("/api/alerts/") => "/api/alerts/{id}",
-        p if p.starts_with("/docs") => "/docs",
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["upload_health_data_batch"] => "/upload_health_data_batch",
+        ["upload_health_data"] => "/upload_health_data",
+        ["api", "health"] => "/api/health",
+        ["api", "stats"] => "/api/stats",
+        ["api", "monitor"] => "/api/monitor",
+        ["api", "alerts"] => "/api/alerts",
+        ["api", "alerts", _] => "/api/alerts/{id}",
+        ["api", "alerts", _, "ack"] => "/api/alerts/{id}/ack",
+        ["api", "alerts", _, "resolve"] => "/api/alerts/{id}/resolve",
+        ["api", "traces"] => "/api/traces",
+        ["api", "traces", "slowest"] => "/api/traces/slowest",
+        ["api", "traces", "stages"] => "/api/traces/stages",
+        ["api", "traces", _] => "/api/traces/{trace_id}",
+        ["api", "devices", _, "keys"] => "/api/devices/{sn}/keys",
+        ["api", "devices", _, "keys", _] => "/api/devices/{sn}/keys/{id}",
+        ["api", "customers", _, "keys"] => "/api/customers/{customer_id}/keys",
+        ["api", "customers", _, "keys", _] => "/api/customers/{customer_id}/keys/{id}",
+        ["metrics"] => "/metrics",
+        ["openapi.json"] => "/openapi.json",
+        ["docs", ..] => "/docs",
+        [""] => "/",
+        ["live"] => "/live",
+        ["live.json"] => "/live.json",
+        ["login"] => "/login",
+        ["logout"] => "/logout",
+        ["alerts"] => "/alerts",
+        ["alerts", _, "acknowledge"] => "/alerts/{id}/acknowledge",
+        ["alerts", _, "resolve"] => "/alerts/{id}/resolve",
+        ["devices"] => "/devices",
+        ["devices", _, "replay"] => "/devices/{device}/replay",
+        ["traces"] => "/traces",
+        ["traces", _] => "/traces/{trace_id}",
+        ["system"] => "/system",
+        ["static", ..] => "/static",
         _ => "other",
     }
 }
@@ -174,6 +196,13 @@ mod tests {
     #[test]
     fn routes_are_templates_and_unknown_paths_one_label() {
         assert_eq!(route_label("/api/alerts/17/ack"), "/api/alerts/{id}/ack");
+        assert_eq!(
+            route_label("/api/devices/WATCH0001/keys/3"),
+            "/api/devices/{sn}/keys/{id}"
+        );
+        assert_eq!(route_label("/traces/abc"), "/traces/{trace_id}");
+        assert_eq!(route_label("/static/app.css"), "/static");
+        assert_eq!(route_label("/"), "/");
         assert_eq!(route_label("/api/alerts/17"), "/api/alerts/{id}");
         assert_eq!(route_label("/docs/index.css"), "/docs");
         assert_eq!(route_label("/wp-admin/x.php"), "other");

@@ -3,6 +3,7 @@
 //! the dashboard and `/api/traces` with no collector installed. Memory is bounded: a fixed
 //! number of traces, and one small histogram per stage and minute for 15 minutes.
 
+use crate::domain::Stage;
 use chrono::{DateTime, Utc};
 use hdrhistogram::Histogram;
 use poem_openapi::Object;
@@ -11,6 +12,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 /// Minutes of per-stage histograms kept.
 const WINDOW_MINUTES: i64 = 15;
+/// The percentiles' name for a whole request.
+const TOTAL: &str = "total";
 /// Largest duration a histogram tracks, in microseconds (60 s); longer ones are clamped.
 const MAX_MICROS: u64 = 60_000_000;
 
@@ -101,19 +104,19 @@ impl RequestTrace {
         }
     }
 
-    /// Adds stage `name`, which ran from `from` to `to`.
-    pub fn stage(&mut self, name: &str, from: std::time::Instant, to: std::time::Instant) {
+    /// Adds `stage`, which ran from `from` to `to`.
+    pub fn stage(&mut self, stage: Stage, from: std::time::Instant, to: std::time::Instant) {
         let ms = |d: std::time::Duration| (d.as_secs_f64() * 1e6).round() / 1e3;
         self.stages.push(StageTiming {
-            name: name.to_owned(),
+            name: stage.as_str().to_owned(),
             start_ms: ms(from.saturating_duration_since(self.arrived)),
             duration_ms: ms(to.saturating_duration_since(from)),
         });
     }
 
-    /// Adds stage `name` that started at `from` and took `took`.
-    pub fn stage_for(&mut self, name: &str, from: std::time::Instant, took: std::time::Duration) {
-        self.stage(name, from, from + took);
+    /// Adds `stage`, which started at `from` and took `took`.
+    pub fn stage_for(&mut self, stage: Stage, from: std::time::Instant, took: std::time::Duration) {
+        self.stage(stage, from, from + took);
     }
 
     /// The finished trace, answered with `status`.
@@ -185,7 +188,7 @@ impl TraceStore {
                 .stages
                 .iter()
                 .map(|s| (s.name.as_str(), s.duration_ms))
-                .chain([("total", trace.total_ms)]);
+                .chain([(TOTAL, trace.total_ms)]);
             for (name, ms) in stages {
                 let histogram = current
                     .stages
@@ -276,22 +279,12 @@ impl TraceStore {
     }
 }
 
+/// Where `stage` comes in pipeline order: the stages, then `total`, then any other name.
 fn stage_rank(stage: &str) -> usize {
-    const ORDER: [&str; 9] = [
-        "admission",
-        "read",
-        "slot",
-        "parse",
-        "validate",
-        "resolve",
-        "queue_wait",
-        "commit",
-        "total",
-    ];
-    ORDER
+    Stage::ALL
         .iter()
-        .position(|s| *s == stage)
-        .unwrap_or(ORDER.len())
+        .position(|s| s.as_str() == stage)
+        .unwrap_or(Stage::ALL.len() + usize::from(stage != TOTAL))
 }
 
 fn new_histogram() -> Histogram<u64> {

@@ -4,7 +4,8 @@
 
 use crate::backend_tests;
 use crate::common::{Backend, Reply, TestApp, eventually, now};
-use ljwx_bigscreen::config::{AlertField, AlertLevel, AlertRule, Config, Secret};
+use ljwx_bigscreen::config::{Config, Secret};
+use ljwx_bigscreen::domain::{AlertField, AlertLevel, AlertRule};
 use poem::listener::TcpAcceptor;
 use poem::web::{Data, Json};
 use poem::{EndpointExt, Route, Server, handler, http::StatusCode, post};

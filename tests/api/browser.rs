@@ -9,7 +9,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -27,22 +27,33 @@ impl Driver {
             "the browser test needs Debian's chromium and chromium-driver \
              (apt-get install chromium chromium-driver; .ci/run installs them)"
         );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let process = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
+        // Port 0: chromedriver picks a free port itself and says which.
+        let mut process = Command::new(CHROMEDRIVER)
+            .arg("--port=0")
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("start chromedriver");
+        let stdout = process.stdout.take().expect("stdout");
+        let port = tokio::task::spawn_blocking(move || {
+            use std::io::{BufRead, BufReader};
+            let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+            let port = lines.by_ref().find_map(|line| {
+                line.strip_prefix("ChromeDriver was started successfully on port ")
+                    .and_then(|rest| rest.trim_end_matches('.').parse::<u16>().ok())
+            });
+            // Keep reading so chromedriver never blocks on a full pipe.
+            std::thread::spawn(move || lines.for_each(drop));
+            port
+        })
+        .await
+        .expect("reader")
+        .expect("chromedriver says its port");
         let url = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while reqwest::get(format!("{url}/status")).await.is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        eventually("chromedriver starts", Duration::from_secs(30), async || {
+            reqwest::get(format!("{url}/status")).await.is_ok()
+        })
+        .await;
         Driver { process, url }
     }
 

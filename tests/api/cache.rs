@@ -2,12 +2,12 @@
 //! failures that never fail an upload.
 
 use crate::backend_tests;
-use crate::common::{Backend, TestApp, TestDb, now, redis_url};
+use crate::common::{Backend, TestApp, TestDb, eventually, now, redis_url};
 use ljwx_bigscreen::App;
 use serde_json::json;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 backend_tests!(concurrent_misses_for_a_device_share_one_lookup);
 
@@ -129,33 +129,29 @@ async fn activity_counters_are_shared_through_redis() {
     )
     .await;
     // Counts reach Redis within a second or two; wait for them, bounded.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let stats = a.get("/api/stats").await;
-        if stats.body["active_devices_5m"] == 2
-            && stats.body["records_per_second"].as_f64() > Some(0.0)
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "counters not shared: {}",
-            stats.text
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(
+        "the counters are shared",
+        Duration::from_secs(15),
+        async || {
+            let stats = a.get("/api/stats").await;
+            stats.body["active_devices_5m"] == 2
+                && stats.body["records_per_second"].as_f64() > Some(0.0)
+        },
+    )
+    .await;
     b.stop().await;
     a.stop().await;
 }
 
-/// A `redis-server` of the test's own on `port`, so it can be stopped and started.
-fn start_redis(port: u16) -> Child {
+/// A `redis-server` of the test's own on the Unix socket `socket` (no TCP port to pick and
+/// hand over), so it can be stopped and started again at the same address.
+fn start_redis(socket: &std::path::Path) -> Child {
     Command::new("redis-server")
+        .args(["--port", "0", "--unixsocket"])
+        .arg(socket)
         .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
+            "--unixsocketperm",
+            "700",
             "--save",
             "",
             "--appendonly",
@@ -167,32 +163,26 @@ fn start_redis(port: u16) -> Child {
         .expect("redis-server is installed where BIGSCREEN_TEST_REDIS_URL is set")
 }
 
-async fn wait_for_redis(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+async fn wait_for_redis(socket: &std::path::Path) {
+    eventually("redis-server starts", Duration::from_secs(10), async || {
+        tokio::net::UnixStream::connect(socket).await.is_ok()
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_outage_degrades_then_recovers_by_itself() {
     if redis_url().is_none() {
-        eprintln!("BIGSCREEN_TEST_REDIS_URL is not set: Redis outage test not run");
         return;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let mut redis = start_redis(port);
-    wait_for_redis(port).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let socket = dir.path().join("redis.sock");
+    let mut redis = start_redis(&socket);
+    wait_for_redis(&socket).await;
     let app = TestApp::spawn_with(Backend::Sqlite, |c| {
         c.redis.url = Some(ljwx_bigscreen::config::Secret::new(format!(
-            "redis://127.0.0.1:{port}"
+            "redis+unix://{}",
+            socket.display()
         )));
         c.devices.cache_ttl_secs = 0; // every upload goes past L1
     })
@@ -222,20 +212,20 @@ async fn redis_outage_degrades_then_recovers_by_itself() {
         "degraded"
     );
 
-    let mut redis = start_redis(port);
-    wait_for_redis(port).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut redis = start_redis(&socket);
+    wait_for_redis(&socket).await;
     let mut i = 2;
-    while app.devices.redis_status() != Some(true) {
-        let reply = upload("WATCH0003", i).await;
-        assert_eq!(reply.status, 200, "{}", reply.text);
-        assert!(
-            Instant::now() < deadline,
-            "Redis not used again after it came back"
-        );
-        i += 1;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(
+        "Redis is used again after it came back",
+        Duration::from_secs(20),
+        async || {
+            let reply = upload("WATCH0003", i).await;
+            assert_eq!(reply.status, 200, "{}", reply.text);
+            i += 1;
+            app.devices.redis_status() == Some(true)
+        },
+    )
+    .await;
     assert_eq!(
         app.get("/api/health").await.body["components"]["cache"]["status"],
         "up"

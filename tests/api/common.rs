@@ -42,13 +42,48 @@ pub async fn eventually(
     within: std::time::Duration,
     mut check: impl AsyncFnMut() -> bool,
 ) {
+    eventually_some(what, within, async || check().await.then_some(())).await;
+}
+
+/// Polls `check` until it gives a value and returns it, failing the test with `what` after
+/// `within`. Every test that waits for something waits through here (or [`eventually`]).
+pub async fn eventually_some<T>(
+    what: &str,
+    within: std::time::Duration,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> T {
     let deadline = std::time::Instant::now() + within;
-    while !check().await {
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
         assert!(
             std::time::Instant::now() < deadline,
             "never happened: {what}"
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Whether this is a CI run (`CI=true`): then a part of the suite that cannot run fails
+/// instead of being skipped.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// The value of the environment variable `var`; when it is unset, `None` (the caller skips
+/// `what`) — or, under CI, a failed test.
+pub fn configured(var: &str, what: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(value) => Some(value),
+        Err(_) => {
+            assert!(
+                !in_ci(),
+                "{var} is not set, so {what} cannot run: under CI=true that is a failure"
+            );
+            eprintln!("{var} is not set: {what} not run");
+            None
+        }
     }
 }
 
@@ -72,9 +107,9 @@ impl Backend {
     }
 }
 
-/// Redis for tests: `BIGSCREEN_TEST_REDIS_URL`, or `None` when unset.
+/// Redis for tests: `BIGSCREEN_TEST_REDIS_URL`, or `None` when unset (a failure under CI).
 pub fn redis_url() -> Option<String> {
-    std::env::var("BIGSCREEN_TEST_REDIS_URL").ok()
+    configured("BIGSCREEN_TEST_REDIS_URL", "the Redis tests")
 }
 
 /// A database created for one test and dropped after it.
@@ -94,7 +129,6 @@ impl TestDb {
     pub async fn create(backend: Backend) -> Option<TestDb> {
         let name = format!("ljwx_t_{}", uuid_simple());
         if backend == Backend::SqliteRedis && redis_url().is_none() {
-            eprintln!("BIGSCREEN_TEST_REDIS_URL is not set: Redis variant not run");
             return None;
         }
         let Some(var) = backend.admin_url_var() else {
@@ -109,10 +143,7 @@ impl TestDb {
                 _dir: Some(dir),
             });
         };
-        let Ok(admin_url) = std::env::var(var) else {
-            eprintln!("{var} is not set: {backend:?} variant not run");
-            return None;
-        };
+        let admin_url = configured(var, &format!("the {backend:?} variant"))?;
         let admin = Database::connect(&admin_url)
             .await
             .unwrap_or_else(|err| panic!("{var}={admin_url} is set but unreachable: {err}"));
@@ -586,39 +617,52 @@ macro_rules! backend_tests {
     };
 }
 
-/// The service binary started as a process of its own on a free loopback port, on
-/// `database_url` with `env` set. Returns it and its base URL once `/api/health` answers.
+/// The service binary started as a process of its own on `database_url` with `env` set, on a
+/// port it picks itself (`127.0.0.1:0`: no port is chosen here and handed over). Returns it,
+/// its base URL once it listens, and what it logged until then (JSON lines).
 pub async fn start_server_process(
     database_url: &str,
     env: &[(&str, String)],
-) -> (std::process::Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
+) -> (std::process::Child, String, String) {
+    use std::io::{BufRead, BufReader};
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_ljwx-bigscreen"));
     command
         .args(["--config", "/nonexistent/bigscreen.toml", "serve"])
         .env("DATABASE_URL", database_url)
-        .env("LJWX_LISTEN", format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "warn")
+        .env("LJWX_LISTEN", "127.0.0.1:0")
+        .env("LJWX_LOG__FORMAT", "json")
+        .env("RUST_LOG", "warn,ljwx_bigscreen=info")
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
+        .stderr(std::process::Stdio::piped());
     for (name, value) in env {
         command.env(name, value);
     }
-    let server = command.spawn().expect("start server");
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while client
-        .get(format!("{base}/api/health"))
-        .send()
+    let mut server = command.spawn().expect("start server");
+    let stderr = server.stderr.take().expect("stderr");
+    // The log up to "Listening.", then the rest read and dropped so the server never blocks
+    // on a full pipe; the reader ends with the server.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stderr).lines().map_while(Result::ok);
+        let mut seen = String::new();
+        let mut address = None;
+        for line in lines.by_ref() {
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.contains("Listening.") {
+                address = serde_json::from_str::<Value>(&line)
+                    .ok()
+                    .and_then(|l| l["fields"]["address"].as_str().map(str::to_owned));
+                break;
+            }
+        }
+        let _ = tx.send((address, seen));
+        lines.for_each(drop);
+    });
+    let (address, log) = tokio::time::timeout(std::time::Duration::from_secs(30), rx)
         .await
-        .is_err()
-    {
-        assert!(std::time::Instant::now() < deadline, "server did not start");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    (server, base)
+        .expect("the server starts within 30 s")
+        .expect("log reader");
+    let address = address.unwrap_or_else(|| panic!("the server did not start: {log}"));
+    (server, format!("http://{address}"), log)
 }

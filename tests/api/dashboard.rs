@@ -2,7 +2,10 @@
 //! rendered from real uploads, the live feed, alert actions and the quarantine replay.
 
 use crate::backend_tests;
-use crate::common::{Backend, Reply, TEST_PASSWORD, TestApp, cookie_client, now};
+use crate::common::{
+    Backend, Reply, TEST_PASSWORD, TestApp, cookie_client, eventually_some, now,
+    start_server_process,
+};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -318,30 +321,28 @@ async fn pages_render_uploaded_data(backend: Backend) {
         Some(180)
     );
     // The chart shows complete seconds (shared through Redis within a second): poll.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let live = supervisor.get("/live.json").await;
-        let per_second = |series: &str| -> f64 {
-            live.body["throughput"][series]
-                .as_array()
-                .expect("series")
-                .iter()
-                .filter_map(Value::as_f64)
-                .sum::<f64>()
-                * 5.0
-        };
-        // 5-second points of per-second averages: their sum × 5 is the count.
-        if (per_second("records") - 26.0).abs() < 1e-6 {
-            assert!((per_second("requests") - 1.0).abs() < 1e-6, "{}", live.text);
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "throughput never showed 26 records: {}",
-            live.text
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    // 5-second points of per-second averages: their sum × 5 is the count.
+    let (records, requests) = eventually_some(
+        "the throughput chart shows the 26 records",
+        Duration::from_secs(15),
+        async || {
+            let live = supervisor.get("/live.json").await;
+            let per_second = |series: &str| -> f64 {
+                live.body["throughput"][series]
+                    .as_array()
+                    .expect("series")
+                    .iter()
+                    .filter_map(Value::as_f64)
+                    .sum::<f64>()
+                    * 5.0
+            };
+            let records = per_second("records");
+            ((records - 26.0).abs() < 1e-6).then(|| (records, per_second("requests")))
+        },
+    )
+    .await;
+    assert!((records - 26.0).abs() < 1e-6);
+    assert!((requests - 1.0).abs() < 1e-6, "{requests} requests/s");
 
     let overview = supervisor.get("/").await;
     assert_eq!(overview.status, 200);
@@ -564,46 +565,12 @@ async fn live_stream_pushes_new_data(backend: Backend) {
 /// works.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_generated_password_is_written_once_to_a_private_file_and_kept_as_a_hash() {
-    use std::io::{BufRead, BufReader};
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}/ljwx.db?mode=rwc", dir.path().display());
     let data_dir = dir.path().join("data");
     let file = data_dir.join("admin-password");
-    let start = |url: String| {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_ljwx-bigscreen"))
-            .args(["--config", "/nonexistent/bigscreen.toml", "serve"])
-            .env("DATABASE_URL", url)
-            .env("LJWX_LISTEN", format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "info")
-            .env("LJWX_DATA_DIR", &data_dir)
-            .env_remove("LJWX_ADMIN__PASSWORD")
-            .env_remove("LJWX_ADMIN__PASSWORD_HASH")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("start server");
-        // Everything the server prints up to "Listening.".
-        let stderr = server.stderr.take().expect("stderr");
-        let printed = std::thread::spawn(move || {
-            let mut seen = String::new();
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                seen.push_str(&line);
-                seen.push('\n');
-                if line.contains("Listening.") {
-                    break;
-                }
-            }
-            seen
-        })
-        .join()
-        .expect("stderr reader");
-        (server, format!("http://127.0.0.1:{port}"), printed)
-    };
+    let env = [("LJWX_DATA_DIR", data_dir.display().to_string())];
     let login = async |base: &str, password: &str| -> u16 {
         let client = cookie_client();
         let form = client
@@ -623,7 +590,7 @@ async fn a_generated_password_is_written_once_to_a_private_file_and_kept_as_a_ha
             .as_u16()
     };
 
-    let (mut first, base, printed) = start(url.clone());
+    let (mut first, base, printed) = start_server_process(&url, &env).await;
     let password = std::fs::read_to_string(&file)
         .unwrap_or_else(|err| panic!("no password file ({err}): {printed}"))
         .trim()
@@ -663,7 +630,7 @@ async fn a_generated_password_is_written_once_to_a_private_file_and_kept_as_a_ha
     let written = std::fs::metadata(&file)
         .and_then(|m| m.modified())
         .expect("mtime");
-    let (mut second, base, printed) = start(url);
+    let (mut second, base, printed) = start_server_process(&url, &env).await;
     assert!(!printed.contains("Generated"), "generated again: {printed}");
     assert_eq!(
         std::fs::metadata(&file)

@@ -2,10 +2,10 @@
 //! rules.
 
 use crate::backend_tests;
-use crate::common::{Backend, TestApp, TestDb, now};
+use crate::common::{Backend, TestApp, TestDb, eventually, now};
 use serde_json::json;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 backend_tests!(
     devices_import_cli_binds_devices,
@@ -126,27 +126,27 @@ async fn unknown_answer_is_cached_then_expires_so_a_new_binding_is_picked_up(bac
     // ljwx-boot binds the watch by writing its tables directly.
     app.exec("INSERT INTO sys_user (id, device_sn, customer_id, is_deleted) VALUES (500, 'BOOTWATCH1', 5, 0)")
         .await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut i = 1;
-    loop {
-        let reply = app
-            .upload(
-                json!([{"deviceSn": "BOOTWATCH1", "heartRate": 70, "timestamp": t + i}]),
-                None,
-            )
-            .await;
-        assert_eq!(reply.status, 200, "{}", reply.text);
-        if reply.body["inserted"] == 1 {
-            break;
-        }
-        assert_eq!(reply.body["unknown_device"], 1);
-        assert!(
-            Instant::now() < deadline,
-            "binding not picked up within 20 s"
-        );
-        i += 1;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let mut i = 0;
+    eventually(
+        "the binding is picked up within 20 s",
+        Duration::from_secs(20),
+        async || {
+            i += 1;
+            let reply = app
+                .upload(
+                    json!([{"deviceSn": "BOOTWATCH1", "heartRate": 70, "timestamp": t + i}]),
+                    None,
+                )
+                .await;
+            assert_eq!(reply.status, 200, "{}", reply.text);
+            if reply.body["inserted"] == 1 {
+                return true;
+            }
+            assert_eq!(reply.body["unknown_device"], 1);
+            false
+        },
+    )
+    .await;
     assert_eq!(
         app.scalar("SELECT COUNT(*) FROM t_user_health_data WHERE device_sn = 'BOOTWATCH1' AND user_id = 500").await,
         1

@@ -159,8 +159,9 @@ async fn connections_beyond_the_cap_wait_for_one_to_close() {
         async move { client.get(url).send().await.map(|r| r.status()) }
     });
     // Not served while two connections are open: the server does not even accept it.
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    assert!(!waiting.is_finished(), "a third connection was served");
+    let mut waiting = waiting;
+    let served = tokio::time::timeout(Duration::from_millis(700), &mut waiting).await;
+    assert!(served.is_err(), "a third connection was served: {served:?}");
     drop(first);
     let status = tokio::time::timeout(Duration::from_secs(10), waiting)
         .await

@@ -1,7 +1,6 @@
 //! Integration tests: the real server over real HTTP against real databases.
 
 mod alerts;
-mod bench;
 mod browser;
 mod cache;
 mod common;

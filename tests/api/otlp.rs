@@ -2,7 +2,7 @@
 //! loopback, which decodes the protobuf; the upload's span tree must arrive continuing the
 //! caller's trace, with its stages as children and their attributes.
 
-use crate::common::{Backend, TestDb, now, start_server_process};
+use crate::common::{Backend, TestDb, eventually_some, now, start_server_process};
 use ljwx_bigscreen::App;
 use ljwx_bigscreen::store::DeviceImport;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -16,7 +16,7 @@ use serde_json::json;
 use std::collections::HashMap;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 type Received = Arc<Mutex<Vec<(Vec<String>, Span)>>>;
 
@@ -113,7 +113,7 @@ async fn an_uploads_span_tree_reaches_an_otlp_receiver() {
     });
 
     // The server process, exporting to it.
-    let (mut server, base) = start_server_process(
+    let (mut server, base, _) = start_server_process(
         &db.url,
         &[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{collector}")),
@@ -143,30 +143,27 @@ async fn an_uploads_span_tree_reaches_an_otlp_receiver() {
     );
 
     // Batched export: wait for the upload's span and its stages.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let spans = loop {
-        let spans: Vec<(Vec<String>, Span)> = received.lock().expect("lock").clone();
-        let names: Vec<&str> = spans.iter().map(|(_, s)| s.name.as_str()).collect();
-        if [
-            "/upload_health_data_batch",
-            "parse",
-            "validate",
-            "resolve",
-            "commit",
-            "group_commit",
-            "alerts",
-        ]
-        .iter()
-        .all(|n| names.contains(n))
-        {
-            break spans;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "spans not exported; got {names:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let spans = eventually_some(
+        "the spans are exported",
+        Duration::from_secs(20),
+        async || {
+            let spans: Vec<(Vec<String>, Span)> = received.lock().expect("lock").clone();
+            let names: Vec<&str> = spans.iter().map(|(_, s)| s.name.as_str()).collect();
+            [
+                "/upload_health_data_batch",
+                "parse",
+                "validate",
+                "resolve",
+                "commit",
+                "group_commit",
+                "alerts",
+            ]
+            .iter()
+            .all(|n| names.contains(n))
+            .then_some(spans)
+        },
+    )
+    .await;
     let by_name: HashMap<&str, &(Vec<String>, Span)> = spans
         .iter()
         .map(|entry| (entry.1.name.as_str(), entry))
@@ -227,14 +224,10 @@ async fn an_uploads_span_tree_reaches_an_otlp_receiver() {
     // SIGTERM: the server drains and exits 0 (flushing its exporter).
     let pid = server.id().to_string();
     let _ = Command::new("kill").args(["-TERM", &pid]).status();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = server.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "server did not stop");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = eventually_some("the server stops", Duration::from_secs(30), async || {
+        server.try_wait().expect("wait")
+    })
+    .await;
     assert!(status.success(), "{status:?}");
     let _ = stop_tx.send(());
     let _ = receiver.await;

@@ -1,10 +1,10 @@
 //! Observability through the server: `/metrics` in the Prometheus text format (parsed with a
 //! real parser) and the system monitor at `/api/monitor`.
 
-use crate::common::{Backend, TestApp, now};
+use crate::common::{Backend, TestApp, eventually, eventually_some, now};
 use prometheus_parse::{Scrape, Value as Metric};
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Sum of the samples of `name` whose labels include every pair of `labels`.
 fn total(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
@@ -129,19 +129,16 @@ async fn monitor_samples_the_host_and_reports_threshold_events() {
     })
     .await
     .expect("sqlite always runs");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let report = loop {
+    let within = Duration::from_secs(15);
+    let report = eventually_some("three samples", within, async || {
         let reply = app.admin_get("/api/monitor", TOKEN).await;
         assert_eq!(reply.status, 200, "{}", reply.text);
-        if reply.body["points"]
+        reply.body["points"]
             .as_array()
             .is_some_and(|p| p.len() == 3)
-        {
-            break reply.body;
-        }
-        assert!(Instant::now() < deadline, "no 3 samples: {}", reply.text);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+            .then_some(reply.body)
+    })
+    .await;
     assert_eq!(report["interval_secs"], 0.1);
     let point = &report["points"][2];
     let memory = point["memory_percent"].as_f64().expect("memory percent");
@@ -169,20 +166,13 @@ async fn monitor_samples_the_host_and_reports_threshold_events() {
             .expect("sample time")
     };
     let newest = at(&report["points"][2]);
-    loop {
+    eventually("three newer samples", within, async || {
         let reply = app.admin_get("/api/monitor", TOKEN).await;
         let points = reply.body["points"].as_array().cloned().unwrap_or_default();
         assert_eq!(points.len(), 3, "{}", reply.text);
-        if points.iter().all(|p| at(p) > newest) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no newer samples: {}",
-            reply.text
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        points.iter().all(|p| at(p) > newest)
+    })
+    .await;
     app.stop().await;
 }
 

@@ -2,9 +2,9 @@
 //! drain at shutdown.
 
 use crate::backend_tests;
-use crate::common::{Backend, TestApp, now};
+use crate::common::{Backend, TestApp, eventually, now};
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 backend_tests!(
     full_queue_is_answered_503_with_retry_after_and_nothing_is_lost,
@@ -161,19 +161,12 @@ async fn shutdown_commits_queued_uploads_before_exit(backend: Backend) {
             .expect("json")
     });
     // Wait (bounded) until the upload sits in the writer queue.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let health = app.get("/api/health").await;
-        if health.body["components"]["writer"]["queued_rows"] == 7 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "upload never queued: {}",
-            health.text
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        "the upload is queued",
+        Duration::from_secs(10),
+        async || app.get("/api/health").await.body["components"]["writer"]["queued_rows"] == 7,
+    )
+    .await;
     app.shut_down().await;
     let answer = upload.await.expect("upload task");
     assert_eq!(answer["status"], "accepted");

@@ -1,7 +1,7 @@
 //! The domain error of an upload. It knows nothing of HTTP: the API layer maps every variant
 //! to a status code with an exhaustive `match`.
 
-use crate::ingest::WriteError;
+use super::WriteError;
 use crate::store::StoreError;
 
 /// Why an upload was not accepted.

@@ -1,10 +1,10 @@
 //! The raw insert rate of the database: the fastest plain way to put health rows into
 //! `t_user_health_data` with the same dedup semantics as the service, without the service.
-//! `ljwx-bigscreen bench-db` prints it, so the writer's throughput can be read against it.
+//! `bench-db` prints it, so the writer's throughput can be read against it.
 
-use super::sql::{insert_ignore, rows_per_statement, statement, values_list};
-use super::{Store, StoreError};
 use chrono::{DateTime, TimeDelta, Utc};
+use ljwx_bigscreen::store::sql::{insert_ignore, rows_per_statement, statement, values_list};
+use ljwx_bigscreen::store::{Store, StoreError};
 use sea_orm::sqlx::{self, Connection as _};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, TransactionTrait, Value};
 use std::fmt::Write as _;
@@ -62,10 +62,18 @@ const COLUMN_COUNT: usize = 19;
 /// Synthetic devices the rows are spread over (as the seed's stress test: 1000).
 const DEVICES: usize = 1000;
 
-impl Store {
-    /// Inserts `options.rows` synthetic rows of devices `BENCH<run>_<n>` and reports the rate.
-    pub async fn bench_insert(&self, options: BenchOptions) -> Result<BenchResult, StoreError> {
-        let backend = self.backend();
+/// Inserts `options.rows` synthetic rows of devices `BENCH<run>_<n>` into `store` and reports
+/// the rate.
+pub async fn bench_insert(store: &Store, options: BenchOptions) -> Result<BenchResult, StoreError> {
+    Bench(store.clone()).run(options).await
+}
+
+/// The store measured.
+struct Bench(Store);
+
+impl Bench {
+    async fn run(&self, options: BenchOptions) -> Result<BenchResult, StoreError> {
+        let backend = self.0.backend();
         if options.method != BenchMethod::Multi && backend != DbBackend::Postgres {
             return Err(StoreError::Database(DbErr::Custom(
                 "copy and json are PostgreSQL methods".to_owned(),
@@ -86,7 +94,7 @@ impl Store {
         let started = Instant::now();
         let mut tasks = Vec::with_capacity(connections);
         for worker in 0..connections {
-            let store = self.clone();
+            let store = Bench(self.0.clone());
             let mine: Vec<(usize, usize)> = chunks
                 .iter()
                 .skip(worker)
@@ -126,8 +134,8 @@ impl Store {
         start: usize,
         end: usize,
     ) -> Result<(), DbErr> {
-        let backend = self.backend();
-        let txn = self.db.begin().await?;
+        let backend = self.0.backend();
+        let txn = self.0.connection().begin().await?;
         let per_statement = rows_per_statement(backend, COLUMN_COUNT, usize::MAX);
         let rows: Vec<usize> = (start..end).collect();
         for rows in rows.chunks(per_statement) {
@@ -167,7 +175,7 @@ impl Store {
              upload_method varchar, customer_id bigint, org_id bigint, batch_id varchar, \
              create_time timestamptz) ON CONFLICT (device_sn, timestamp) DO NOTHING"
         );
-        let txn = self.db.begin().await?;
+        let txn = self.0.connection().begin().await?;
         txn.execute_raw(statement(
             DbBackend::Postgres,
             sql,
@@ -186,7 +194,8 @@ impl Store {
     ) -> Result<(), DbErr> {
         let sqlx_err = |e: sqlx::Error| DbErr::Custom(e.to_string());
         let mut conn = self
-            .db
+            .0
+            .connection()
             .get_postgres_connection_pool()
             .acquire()
             .await

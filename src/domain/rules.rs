@@ -1,8 +1,89 @@
 //! Alert rules: which samples breach, at which level.
 
-use crate::config::{AlertField, AlertLevel, AlertRule, AlertsConfig};
-use crate::ingest::Sample;
+use super::alert::AlertLevel;
+use super::sample::Sample;
 use chrono::TimeDelta;
+use serde::{Deserialize, Serialize};
+
+/// One alert rule: a sample breaches it when its `field` is above `above` or below `below`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertRule {
+    /// The sample field checked.
+    pub field: AlertField,
+    /// Breach when the value is strictly greater. Unset: no upper bound.
+    #[serde(default)]
+    pub above: Option<f64>,
+    /// Breach when the value is strictly smaller. Unset: no lower bound.
+    #[serde(default)]
+    pub below: Option<f64>,
+    /// Level of the alert raised.
+    pub level: AlertLevel,
+    /// Alert type written to `t_alert_info.alert_type`, e.g. `heart_rate_abnormal`. Rules
+    /// of one type form one episode; the highest breached level wins.
+    pub alert_type: String,
+}
+
+impl AlertRule {
+    /// The seed's `check_health_alert_single` thresholds.
+    pub fn seed_defaults() -> Vec<AlertRule> {
+        let rule = |field, above, below, level, alert_type: &str| AlertRule {
+            field,
+            above,
+            below,
+            level,
+            alert_type: alert_type.to_owned(),
+        };
+        vec![
+            rule(
+                AlertField::HeartRate,
+                Some(120.0),
+                Some(50.0),
+                AlertLevel::Minor,
+                "heart_rate_abnormal",
+            ),
+            rule(
+                AlertField::HeartRate,
+                Some(140.0),
+                Some(40.0),
+                AlertLevel::Major,
+                "heart_rate_abnormal",
+            ),
+            rule(
+                AlertField::BloodOxygen,
+                None,
+                Some(90.0),
+                AlertLevel::Major,
+                "blood_oxygen_low",
+            ),
+            rule(
+                AlertField::BloodOxygen,
+                None,
+                Some(85.0),
+                AlertLevel::Critical,
+                "blood_oxygen_low",
+            ),
+        ]
+    }
+}
+
+/// A sample field an alert rule can check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertField {
+    /// Beats per minute.
+    HeartRate,
+    /// SpO2 in percent.
+    BloodOxygen,
+    /// Body temperature in °C.
+    Temperature,
+    /// Systolic blood pressure in mmHg.
+    PressureHigh,
+    /// Diastolic blood pressure in mmHg.
+    PressureLow,
+    /// Stress index 0–100.
+    Stress,
+}
 
 /// What a sample says about one alert type.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -41,10 +122,11 @@ struct AlertType {
 }
 
 impl Rules {
-    /// Checks and groups the rules of `config`.
-    pub fn from_config(config: &AlertsConfig) -> Result<Self, RuleError> {
+    /// Checks and groups `rules`; a normal reading `resolve_after_secs` after the last
+    /// breach resolves an open alert (`0`: never).
+    pub fn new(rules: &[AlertRule], resolve_after_secs: u64) -> Result<Self, RuleError> {
         let mut types: Vec<AlertType> = Vec::new();
-        for (index, rule) in config.rules.iter().enumerate() {
+        for (index, rule) in rules.iter().enumerate() {
             let error = |reason| RuleError {
                 index,
                 alert_type: rule.alert_type.clone(),
@@ -69,8 +151,8 @@ impl Rules {
                 }),
             }
         }
-        let resolve_after = (config.resolve_after_secs > 0).then(|| {
-            TimeDelta::seconds(i64::try_from(config.resolve_after_secs).unwrap_or(i64::MAX / 1000))
+        let resolve_after = (resolve_after_secs > 0).then(|| {
+            TimeDelta::seconds(i64::try_from(resolve_after_secs).unwrap_or(i64::MAX / 1000))
         });
         Ok(Self {
             types,
@@ -129,33 +211,6 @@ fn field_value(sample: &Sample, field: AlertField) -> Option<f64> {
     }
 }
 
-/// `level` as stored in `t_alert_info.level`.
-pub fn level_name(level: AlertLevel) -> &'static str {
-    match level {
-        AlertLevel::Minor => "minor",
-        AlertLevel::Major => "major",
-        AlertLevel::Critical => "critical",
-    }
-}
-
-/// `level` as stored in `t_alert_info.level_rank`.
-pub fn level_rank(level: AlertLevel) -> i16 {
-    match level {
-        AlertLevel::Minor => 1,
-        AlertLevel::Major => 2,
-        AlertLevel::Critical => 3,
-    }
-}
-
-/// The level of a stored rank (unknown ranks read as minor).
-pub fn level_of_rank(rank: i16) -> AlertLevel {
-    match rank {
-        3.. => AlertLevel::Critical,
-        2 => AlertLevel::Major,
-        _ => AlertLevel::Minor,
-    }
-}
-
 /// A value as stored in `alert_value` / `last_value`: `121`, `38.5`.
 pub fn value_text(value: f64) -> String {
     value.to_string()
@@ -195,7 +250,7 @@ mod tests {
 
     #[test]
     fn seed_rules_take_the_highest_level_per_type() {
-        let rules = Rules::from_config(&AlertsConfig::default()).expect("default rules load");
+        let rules = Rules::new(&AlertRule::seed_defaults(), 0).expect("default rules load");
         let breach = |level, value| Reading::Breach { level, value };
         assert_eq!(
             readings(&rules, &sample(Some(150), Some(84))),
@@ -229,19 +284,19 @@ mod tests {
 
     #[test]
     fn rules_need_a_bound_and_a_type() {
-        let mut config = AlertsConfig::default();
-        config.rules[0].above = None;
-        config.rules[0].below = None;
-        assert!(Rules::from_config(&config).is_err());
-        let mut config = AlertsConfig::default();
-        config.rules[1].alert_type = String::new();
-        assert!(Rules::from_config(&config).is_err());
+        let mut rules = AlertRule::seed_defaults();
+        rules[0].above = None;
+        rules[0].below = None;
+        assert!(Rules::new(&rules, 0).is_err());
+        let mut rules = AlertRule::seed_defaults();
+        rules[1].alert_type = String::new();
+        assert!(Rules::new(&rules, 0).is_err());
     }
 
     #[test]
     fn levels_round_trip_through_their_rank() {
         for level in [AlertLevel::Minor, AlertLevel::Major, AlertLevel::Critical] {
-            assert_eq!(level_of_rank(level_rank(level)), level);
+            assert_eq!(AlertLevel::of_rank(level.rank()), level);
         }
         assert_eq!(value_text(121.0), "121");
         assert_eq!(value_text(38.5), "38.5");

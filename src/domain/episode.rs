@@ -1,8 +1,8 @@
 //! One alert per episode: how a device's readings of one alert type, in sample-time order,
 //! change its open alert. Pure logic; the store runs the plan inside the commit transaction.
 
+use super::alert::AlertLevel;
 use super::rules::Reading;
-use crate::config::AlertLevel;
 use chrono::{DateTime, TimeDelta, Utc};
 
 /// The open alert of a device and type, as stored (locked for the transaction).

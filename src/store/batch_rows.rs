@@ -1,0 +1,84 @@
+//! The batch records of a group (`t_ingest_batch`): the answer of each batch, kept for
+//! idempotent replays.
+
+use super::group::{CommitBatch, Group};
+use super::samples::max_rows_per_insert;
+use super::sql::{insert_ignore, statement, statement_chunks, values_list};
+use crate::domain::with_reused_note;
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Value};
+use std::collections::HashSet;
+
+const BATCH_COLUMNS: &str = "batch_id, fingerprint, status, total_records, valid_records, \
+    errors, warnings, inserted, duplicates, unknown_device, error_details, processing_time_ms, \
+    trace_id, create_time";
+const BATCH_COLUMN_COUNT: usize = 14;
+
+/// A batch record's key: batch id and fingerprint.
+pub(super) type BatchKey = (String, String);
+
+/// Writes the batch records; returns the keys it wrote (a batch committed already is
+/// skipped).
+pub(super) async fn insert_batch_rows(
+    txn: &impl ConnectionTrait,
+    backend: DbBackend,
+    group: &Group<'_>,
+    inserted: &[usize],
+    now: DateTime<Utc>,
+) -> Result<HashSet<BatchKey>, DbErr> {
+    let count = |n: usize| Value::Int(Some(i32::try_from(n).unwrap_or(i32::MAX)));
+    let mut claimed = HashSet::with_capacity(group.active.len());
+    let pairs: Vec<(&CommitBatch, usize, bool)> = group
+        .active
+        .iter()
+        .zip(inserted)
+        .map(|(&i, &n)| (&group.batches[i], n, group.reused.contains(&i)))
+        .collect();
+    for rows in statement_chunks(
+        backend,
+        BATCH_COLUMN_COUNT,
+        max_rows_per_insert(backend),
+        &pairs,
+    ) {
+        let mut values = Vec::with_capacity(rows.len() * BATCH_COLUMN_COUNT);
+        for &(b, inserted, reused) in rows {
+            let details = if reused {
+                serde_json::to_string(&with_reused_note(&b.error_details))
+            } else {
+                serde_json::to_string(&b.error_details)
+            }
+            .unwrap_or_else(|_| "[]".to_owned());
+            values.extend([
+                Value::String(Some(b.batch_id.clone())),
+                Value::String(Some(b.fingerprint.clone())),
+                Value::String(Some("committed".to_owned())),
+                count(b.total_records),
+                count(b.rows()),
+                count(b.errors),
+                count(b.warnings),
+                count(inserted),
+                count(b.mapped.len() - inserted),
+                count(b.unknown.len()),
+                Value::String(Some(details)),
+                Value::Double(Some(b.processing_time_ms)),
+                Value::String(b.trace_id.clone()),
+                Value::ChronoDateTimeUtc(Some(now)),
+            ]);
+        }
+        let sql = insert_ignore(
+            backend,
+            "t_ingest_batch",
+            BATCH_COLUMNS,
+            &values_list(backend, rows.len(), BATCH_COLUMN_COUNT),
+            "batch_id, fingerprint",
+            "batch_id, fingerprint",
+        );
+        for returned in txn.query_all_raw(statement(backend, sql, values)).await? {
+            claimed.insert((
+                returned.try_get_by_index::<String>(0)?,
+                returned.try_get_by_index::<String>(1)?,
+            ));
+        }
+    }
+    Ok(claimed)
+}

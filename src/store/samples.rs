@@ -1,0 +1,220 @@
+//! Inserting a group's samples: health rows (multi-row statements, or `COPY` on PostgreSQL,
+//! `pg_copy`) and quarantined rows, and telling which of them are new.
+
+use super::columns::{Column, HEALTH, HEALTH_NAMES, QUARANTINE_NAMES, Row, write_row};
+use super::group::{CommitBatch, RowKey};
+use super::sql::{IDS_PER_QUERY, insert_ignore, statement, statement_chunks, values_list};
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QuerySelect, TransactionSession, Value,
+};
+use std::collections::{BTreeMap, HashSet};
+
+/// Most rows per multi-row `INSERT` (also kept below every backend's parameter limit).
+///
+/// PostgreSQL gets smaller statements: sqlx keeps, per connection and per cached statement
+/// shape, the type of every parameter, so 2048-row shapes held ~90 MiB across the writers'
+/// connections (5000-user workload: peak RSS 255 → 167 MiB with 512 rows, same throughput;
+/// docs/BENCHMARKS.md).
+pub(super) fn max_rows_per_insert(backend: DbBackend) -> usize {
+    match backend {
+        DbBackend::Postgres => 512,
+        _ => 4096,
+    }
+}
+/// The transaction a group commits in: SeaORM's, or on PostgreSQL one that can `COPY`.
+pub(super) trait GroupTxn: ConnectionTrait + TransactionSession + Sync {
+    /// Inserts health `rows`, skipping stored `(device_sn, timestamp)` pairs and repeats
+    /// within `rows`. Returns how many rows are new.
+    fn insert_health(&self, rows: &[Row<'_>]) -> impl Future<Output = Result<u64, DbErr>> + Send;
+}
+
+/// Multi-row `INSERT IGNORE` / `ON CONFLICT DO NOTHING`, each statement within the backend's
+/// parameter limit.
+impl GroupTxn for DatabaseTransaction {
+    async fn insert_health(&self, rows: &[Row<'_>]) -> Result<u64, DbErr> {
+        insert_samples(self, "t_user_health_data", Table::Health, rows).await
+    }
+}
+
+/// The two sample tables.
+#[derive(Debug, Clone, Copy)]
+enum Table {
+    /// `t_user_health_data`: every column.
+    Health,
+    /// `t_unknown_device_data`: all but the wearer's.
+    Quarantine,
+}
+
+impl Table {
+    fn columns(self) -> impl Iterator<Item = &'static Column> {
+        let quarantine = matches!(self, Table::Quarantine);
+        HEALTH.iter().filter(move |c| !(quarantine && c.wearer))
+    }
+
+    fn names(self) -> &'static str {
+        match self {
+            Table::Health => &HEALTH_NAMES,
+            Table::Quarantine => &QUARANTINE_NAMES,
+        }
+    }
+}
+
+/// Multi-row `INSERT IGNORE` / `ON CONFLICT (device_sn, timestamp) DO NOTHING` of `rows`
+/// into `name`, each statement within the backend's parameter limit. Returns how many rows
+/// are new.
+async fn insert_samples(
+    txn: &impl ConnectionTrait,
+    name: &str,
+    table: Table,
+    rows: &[Row<'_>],
+) -> Result<u64, DbErr> {
+    let backend = txn.get_database_backend();
+    let column_count = table.columns().count();
+    let mut new = 0;
+    for rows in statement_chunks(backend, column_count, max_rows_per_insert(backend), rows) {
+        let mut values: Vec<Value> = Vec::with_capacity(rows.len() * column_count);
+        for row in rows {
+            write_row(table.columns(), row, &mut values);
+        }
+        let sql = insert_ignore(
+            backend,
+            name,
+            table.names(),
+            &values_list(backend, rows.len(), column_count),
+            "device_sn, timestamp",
+            "",
+        );
+        new += txn
+            .execute_raw(statement(backend, sql, values))
+            .await?
+            .rows_affected();
+    }
+    Ok(new)
+}
+
+/// New rows per device of a group: its wearer and the count.
+pub(super) type PerDevice<'a> = BTreeMap<&'a str, (i64, usize)>;
+
+/// Inserts the mapped samples, skipping stored `(device_sn, timestamp)` pairs. Returns new
+/// rows per active batch (in `active` order) and per device, and for each mapped sample (in
+/// `active` order) whether it was stored now. `earlier` holds the rows that carried one of
+/// the group's batch ids before this transaction (reused ids).
+pub(super) async fn insert_health<'a>(
+    txn: &impl GroupTxn,
+    batches: &'a [CommitBatch],
+    active: &[usize],
+    earlier: &HashSet<RowKey>,
+    now: DateTime<Utc>,
+) -> Result<(Vec<usize>, PerDevice<'a>, Vec<bool>), DbErr> {
+    let rows: Vec<Row> = active
+        .iter()
+        .flat_map(|&i| {
+            let b = &batches[i];
+            b.mapped.iter().map(move |m| Row {
+                batch_id: &b.batch_id,
+                sample: &m.sample,
+                binding: Some(&m.binding),
+                now,
+            })
+        })
+        .collect();
+    // Re-sent samples are rare: insert without RETURNING (which costs the database a result
+    // row per row, a third of MariaDB's time in measurements) and count every row as new
+    // when all were.
+    let all_new = txn
+        .insert_health(&rows)
+        .await
+        .map(|new| usize::try_from(new).is_ok_and(|n| n == rows.len()))?;
+    let new_rows = if all_new {
+        vec![true; rows.len()]
+    } else {
+        // Some samples were stored before. The rows carrying this group's batch ids are the
+        // ones stored now, but for those that carried a reused id before this transaction.
+        // (A concurrent transaction that stores the same samples under the same reused id
+        // with other records makes both count them: only the counts are off, never the rows.)
+        let mut ids: Vec<&str> = active
+            .iter()
+            .map(|&i| batches[i].batch_id.as_str())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut stored_now = rows_of_batches(txn, &ids).await?;
+        stored_now.retain(|row| !earlier.contains(row));
+        // Taken, so that a sample repeated within the group counts once: the first copy is
+        // the one stored.
+        rows.iter()
+            .map(|row| {
+                stored_now.remove(&(
+                    row.batch_id.to_owned(),
+                    row.sample.device_sn.clone(),
+                    row.sample.timestamp,
+                ))
+            })
+            .collect()
+    };
+
+    // Position in `active` of each row's batch (two batches of a group may share an id).
+    let owners = active
+        .iter()
+        .enumerate()
+        .flat_map(|(pos, &i)| std::iter::repeat_n(pos, batches[i].mapped.len()));
+    let mut inserted = vec![0; active.len()];
+    let mut per_device = PerDevice::new();
+    let mapped = active.iter().flat_map(|&i| &batches[i].mapped);
+    for ((pos, row), _) in owners.zip(mapped).zip(&new_rows).filter(|(_, new)| **new) {
+        inserted[pos] += 1;
+        per_device
+            .entry(row.sample.device_sn.as_str())
+            .or_insert((row.binding.user_id, 0))
+            .1 += 1;
+    }
+    Ok((inserted, per_device, new_rows))
+}
+
+/// `(batch_id, device_sn, timestamp)` of the health rows of `batch_ids`.
+pub(super) async fn rows_of_batches(
+    txn: &impl ConnectionTrait,
+    batch_ids: &[&str],
+) -> Result<HashSet<RowKey>, DbErr> {
+    use entity::t_user_health_data::{Column, Entity};
+    let mut found = HashSet::new();
+    for ids in batch_ids.chunks(IDS_PER_QUERY) {
+        let rows: Vec<(Option<String>, String, DateTime<Utc>)> = Entity::find()
+            .select_only()
+            .columns([Column::BatchId, Column::DeviceSn, Column::Timestamp])
+            .filter(Column::BatchId.is_in(ids.iter().copied()))
+            .into_tuple()
+            .all(txn)
+            .await?;
+        found.extend(
+            rows.into_iter()
+                .filter_map(|(batch_id, device, at)| Some((batch_id?, device, at))),
+        );
+    }
+    Ok(found)
+}
+
+/// Keeps samples of unbound devices, skipping ones already quarantined.
+pub(super) async fn insert_quarantine(
+    txn: &impl ConnectionTrait,
+    batches: &[CommitBatch],
+    active: &[usize],
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let rows: Vec<Row> = active
+        .iter()
+        .flat_map(|&i| {
+            let b = &batches[i];
+            b.unknown.iter().map(move |sample| Row {
+                batch_id: &b.batch_id,
+                sample,
+                binding: None,
+                now,
+            })
+        })
+        .collect();
+    insert_samples(txn, "t_unknown_device_data", Table::Quarantine, &rows).await?;
+    Ok(())
+}
