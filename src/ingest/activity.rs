@@ -9,7 +9,6 @@
 
 use crate::redis::Redis;
 use chrono::Utc;
-use moka::sync::Cache;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,8 +18,9 @@ use tokio_util::sync::CancellationToken;
 
 /// Seconds of per-second history kept (15 minutes, the dashboard's chart).
 pub const HISTORY_SECS: i64 = 900;
-/// A device is active when it sent a stored sample within this window.
-pub const ACTIVE_WINDOW: Duration = Duration::from_secs(300);
+/// A device is active when it sent a stored sample within this many minutes (the current one
+/// and the four before it).
+pub const ACTIVE_MINUTES: i64 = 5;
 
 /// One committed upload or one answered upload request, as the counters see it.
 #[derive(Debug)]
@@ -31,8 +31,8 @@ pub struct Committed {
     pub records: u64,
     /// Upload requests answered.
     pub requests: u64,
-    /// Devices with stored rows.
-    pub devices: Vec<String>,
+    /// Devices with stored rows, as [`device_hash`]es.
+    pub devices: Vec<u64>,
 }
 
 /// What one second saw.
@@ -60,8 +60,17 @@ pub struct ActivityTask {
 struct Local {
     /// Counts per epoch second, the last [`HISTORY_SECS`].
     per_second: Mutex<BTreeMap<i64, SecondCounts>>,
-    /// Devices seen within [`ACTIVE_WINDOW`].
-    active: Cache<String, ()>,
+    /// Devices seen per epoch minute (as [`device_hash`]es), the last [`ACTIVE_MINUTES`].
+    active: Mutex<BTreeMap<i64, HashSet<u64>>>,
+}
+
+/// A stable 64-bit hash of a device serial (FNV-1a): what the active-device counts count,
+/// in process and in Redis's HyperLogLogs alike (every instance hashes alike), so uploads
+/// never copy serials for the counters.
+pub fn device_hash(device_sn: &str) -> u64 {
+    device_sn.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 impl Activity {
@@ -69,10 +78,7 @@ impl Activity {
     pub fn start(redis: Option<Redis>) -> (Activity, ActivityTask) {
         let local = Arc::new(Local {
             per_second: Mutex::default(),
-            active: Cache::builder()
-                .time_to_live(ACTIVE_WINDOW)
-                .max_capacity(1_000_000)
-                .build(),
+            active: Mutex::default(),
         });
         let stop = CancellationToken::new();
         let (shared, handle) = match redis {
@@ -86,12 +92,15 @@ impl Activity {
         (Activity { local, shared }, ActivityTask { handle, stop })
     }
 
-    /// Counts a committed upload. Never waits.
-    pub fn record(&self, records: u64, devices: Vec<String>) {
+    /// Counts a committed upload of `records` new rows of the devices `hashes`
+    /// ([`device_hash`]; repeats are fine). Never waits.
+    pub fn record(&self, records: u64, mut hashes: Vec<u64>) {
         if records == 0 {
             return;
         }
-        self.count(records, 0, devices);
+        hashes.sort_unstable();
+        hashes.dedup();
+        self.count(records, 0, hashes);
     }
 
     /// Counts an answered upload request (accepted or refused). Never waits.
@@ -99,7 +108,7 @@ impl Activity {
         self.count(0, 1, Vec::new());
     }
 
-    fn count(&self, records: u64, requests: u64, devices: Vec<String>) {
+    fn count(&self, records: u64, requests: u64, devices: Vec<u64>) {
         let second = Utc::now().timestamp();
         match &self.shared {
             // A full channel means Redis is far behind: drop the count rather than slow
@@ -128,8 +137,16 @@ impl Activity {
                     per_second.pop_first();
                 }
                 drop(per_second);
-                for device in devices {
-                    self.local.active.insert(device, ());
+                if !devices.is_empty() {
+                    let minute = second / 60;
+                    let mut active = self.local.active.lock().unwrap_or_else(|p| p.into_inner());
+                    active.entry(minute).or_default().extend(devices);
+                    while active
+                        .first_key_value()
+                        .is_some_and(|(&m, _)| m <= minute - ACTIVE_MINUTES)
+                    {
+                        active.pop_first();
+                    }
                 }
             }
         }
@@ -188,7 +205,7 @@ impl Activity {
         match &self.shared {
             Some((redis, _)) => {
                 let minute = Utc::now().timestamp() / 60;
-                let keys: Vec<String> = (minute - 4..=minute)
+                let keys: Vec<String> = (minute - ACTIVE_MINUTES + 1..=minute)
                     .map(|m| active_key(redis, m))
                     .collect();
                 let mut count = redis::cmd("PFCOUNT");
@@ -196,8 +213,13 @@ impl Activity {
                 redis.query(&count).await.unwrap_or(0)
             }
             None => {
-                self.local.active.run_pending_tasks();
-                self.local.active.entry_count()
+                let minute = Utc::now().timestamp() / 60;
+                let active = self.local.active.lock().unwrap_or_else(|p| p.into_inner());
+                let mut devices: HashSet<u64> = HashSet::new();
+                for (_, seen) in active.range(minute - ACTIVE_MINUTES + 1..=minute) {
+                    devices.extend(seen);
+                }
+                devices.len() as u64
             }
         }
     }
@@ -234,7 +256,7 @@ impl ActivityTask {
 async fn forward(redis: Redis, mut rx: mpsc::Receiver<Committed>, stop: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut seconds: BTreeMap<i64, SecondCounts> = BTreeMap::new();
-    let mut minutes: BTreeMap<i64, HashSet<String>> = BTreeMap::new();
+    let mut minutes: BTreeMap<i64, HashSet<u64>> = BTreeMap::new();
     loop {
         let flush_now = tokio::select! {
             item = rx.recv() => match item {

@@ -3,7 +3,7 @@
 use super::IngestError;
 use super::Upload;
 use super::Writer;
-use super::activity::Activity;
+use super::activity::{Activity, device_hash};
 use super::validate::{Checked, check};
 use crate::devices::DeviceDirectory;
 use crate::domain::{
@@ -124,10 +124,11 @@ impl Ingest {
         let batch_id = upload.batch_id.unwrap_or_else(generate_batch_id);
         let (mapped, unknown) = split(samples, &bindings);
         let (valid, unknown_count) = (mapped.len() + unknown.len(), unknown.len());
-        // Distinct devices for the activity counters, computed once.
-        let mut active: Vec<String> = mapped.iter().map(|m| m.sample.device_sn.clone()).collect();
-        active.sort_unstable();
-        active.dedup();
+        // The devices for the activity counters, before the samples go to the writer.
+        let active: Vec<u64> = mapped
+            .iter()
+            .map(|m| device_hash(&m.sample.device_sn))
+            .collect();
         let submitted = Instant::now();
         let commit_span = info_span!(
             "commit",

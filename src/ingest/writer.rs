@@ -10,7 +10,7 @@ use super::batcher::{Limits, Measure, next_batch};
 use super::counts::{self, FoldTask};
 use crate::alerts::AlertEngine;
 use crate::config::WriterConfig;
-use crate::store::{CommitBatch, Committed, Store, StoreError};
+use crate::store::{CommitBatch, CommitConn, Committed, Store, StoreError};
 use crate::telemetry::metrics as telemetry;
 use crate::zone::Zone;
 use chrono::Utc;
@@ -256,6 +256,8 @@ async fn run(
     limits: Limits,
     stop: CancellationToken,
 ) {
+    // Each writer commits on a connection of its own (see `CommitConn`).
+    let mut conn = CommitConn::default();
     loop {
         // One writer gathers at a time; the others commit meanwhile.
         let jobs = {
@@ -263,11 +265,17 @@ async fn run(
             next_batch(&mut rx, limits, &stop).await
         };
         let Some(jobs) = jobs else { break };
-        flush(&store, zone, alerts.as_ref(), jobs).await;
+        flush(&store, &mut conn, zone, alerts.as_ref(), jobs).await;
     }
 }
 
-async fn flush(store: &Store, zone: Zone, alerts: Option<&AlertEngine>, jobs: Vec<Job>) {
+async fn flush(
+    store: &Store,
+    conn: &mut CommitConn,
+    zone: Zone,
+    alerts: Option<&AlertEngine>,
+    jobs: Vec<Job>,
+) {
     let started = Instant::now();
     let now = Utc::now();
     let group_rows = jobs.iter().map(Measure::items).sum();
@@ -288,7 +296,13 @@ async fn flush(store: &Store, zone: Zone, alerts: Option<&AlertEngine>, jobs: Ve
         })
         .unzip();
     let result = store
-        .commit_group(&batches, now, zone.day(now), alerts.map(AlertEngine::rules))
+        .commit_group(
+            conn,
+            &batches,
+            now,
+            zone.day(now),
+            alerts.map(AlertEngine::rules),
+        )
         .instrument(group_span.clone())
         .await;
     let commit = started.elapsed();

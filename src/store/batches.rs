@@ -5,10 +5,9 @@
 //! counters collide, a counter reset after a reflash) is stored as the new batch it is.
 
 use super::sql::IDS_PER_QUERY;
-use super::{Store, StoreError};
 use crate::domain::StoredBatch;
 use entity::ingest_batch;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use std::collections::HashMap;
 
 impl From<ingest_batch::Model> for StoredBatch {
@@ -33,22 +32,23 @@ impl From<ingest_batch::Model> for StoredBatch {
 /// Batch records found by id: each id's records, keyed by fingerprint.
 pub type KnownBatches = HashMap<String, HashMap<String, StoredBatch>>;
 
-impl Store {
-    /// The committed batches among `batch_ids`: for each id, its records by fingerprint.
-    pub async fn find_batches(&self, batch_ids: &[&str]) -> Result<KnownBatches, StoreError> {
-        let mut found = KnownBatches::new();
-        for ids in batch_ids.chunks(IDS_PER_QUERY) {
-            let rows = ingest_batch::Entity::find()
-                .filter(ingest_batch::Column::BatchId.is_in(ids.iter().copied()))
-                .all(&self.db)
-                .await?;
-            for m in rows {
-                found
-                    .entry(m.batch_id.clone())
-                    .or_default()
-                    .insert(m.fingerprint.clone(), StoredBatch::from(m));
-            }
+/// The committed batches among `batch_ids`: for each id, its records by fingerprint.
+pub(super) async fn find_batches(
+    db: &impl ConnectionTrait,
+    batch_ids: &[&str],
+) -> Result<KnownBatches, DbErr> {
+    let mut found = KnownBatches::new();
+    for ids in batch_ids.chunks(IDS_PER_QUERY) {
+        let rows = ingest_batch::Entity::find()
+            .filter(ingest_batch::Column::BatchId.is_in(ids.iter().copied()))
+            .all(db)
+            .await?;
+        for m in rows {
+            found
+                .entry(m.batch_id.clone())
+                .or_default()
+                .insert(m.fingerprint.clone(), StoredBatch::from(m));
         }
-        Ok(found)
     }
+    Ok(found)
 }

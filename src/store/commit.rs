@@ -4,16 +4,19 @@
 
 use super::alerts::{self, AlertEvent};
 use super::batch_rows::{BatchKey, insert_batch_rows};
-use super::batches::KnownBatches;
+use super::batches::{KnownBatches, find_batches};
 use super::daily;
+use super::driver::Driver;
 use super::group::{CommitBatch, Group};
-use super::pg_copy::CopyTxn;
-use super::samples::{GroupTxn, insert_health, insert_quarantine, rows_of_batches};
+use super::samples::{insert_health, insert_quarantine, rows_of_batches};
+use super::session::{CommitConn, Holds, Session, Txn};
 use super::{Store, StoreError, is_transient, is_unique_violation};
 use crate::domain::{Rules, StoredBatch};
 use chrono::{DateTime, NaiveDate, Utc};
-use sea_orm::{DbErr, TransactionTrait};
+use sea_orm::sqlx::{Connection, MySql, Postgres, SqlStr, Sqlite};
+use sea_orm::{DbBackend, DbErr, RuntimeErr, TransactionSession};
 use std::collections::HashSet;
+use std::sync::Arc;
 use tracing::{Instrument, warn};
 
 /// Times a transaction that hit a deadlock or serialization failure is run again.
@@ -60,17 +63,75 @@ fn stored<'a>(known: &'a KnownBatches, batch: &CommitBatch) -> Option<&'a Stored
 }
 
 impl Store {
-    /// Commits `batches` in one transaction at time `now` (calendar day `day`), retrying
-    /// deadlocks, with the alerts that `rules` raise from the newly stored samples. Returns
-    /// one outcome per batch, in order, only once everything is durable; on error nothing of
-    /// the group was committed.
+    /// Commits `batches` in one transaction at time `now` (calendar day `day`) on the writer's
+    /// connection `conn`, retrying deadlocks, with the alerts that `rules` raise from the newly
+    /// stored samples. Returns one outcome per batch, in order, only once everything is
+    /// durable; on error nothing of the group was committed.
     pub async fn commit_group(
         &self,
+        conn: &mut CommitConn,
         batches: &[CommitBatch],
         now: DateTime<Utc>,
         day: NaiveDate,
         rules: Option<&Rules>,
     ) -> Result<GroupCommitted, StoreError> {
+        let commit = Commit {
+            batches,
+            now,
+            day,
+            rules,
+            copy: self.copies_samples(),
+        };
+        match self.backend() {
+            DbBackend::MySql => self.commit_held::<MySql>(conn, &commit).await,
+            DbBackend::Postgres => self.commit_held::<Postgres>(conn, &commit).await,
+            _ => self.commit_held::<Sqlite>(conn, &commit).await,
+        }
+    }
+
+    /// Runs `commit` on the held connection. A connection held since an earlier commit may
+    /// have been dropped by the server meanwhile (a restart, a timeout): when it fails, the
+    /// commit runs once more on a new one. That is safe even if the first attempt committed
+    /// and only its answer was lost: its batch records are then found and answered as
+    /// replays, and no sample is stored twice.
+    async fn commit_held<DB: Holds>(
+        &self,
+        conn: &mut CommitConn,
+        commit: &Commit<'_>,
+    ) -> Result<GroupCommitted, StoreError> {
+        loop {
+            let (held, reused) = conn.take::<DB>(&self.db).await?;
+            match commit.run::<DB>(held).await {
+                Err(StoreError::Unavailable(err)) => {
+                    conn.discard();
+                    if !reused {
+                        return Err(StoreError::Unavailable(err));
+                    }
+                    warn!(error = %err, "The writer's connection failed; committing on a new one.");
+                }
+                result => return result,
+            }
+        }
+    }
+}
+
+/// One group to commit, and how.
+struct Commit<'a> {
+    batches: &'a [CommitBatch],
+    now: DateTime<Utc>,
+    day: NaiveDate,
+    rules: Option<&'a Rules>,
+    /// Health rows go by `COPY` (PostgreSQL).
+    copy: bool,
+}
+
+impl Commit<'_> {
+    /// Commits the group on `conn`.
+    async fn run<DB: Driver>(
+        &self,
+        conn: &mut DB::Connection,
+    ) -> Result<GroupCommitted, StoreError> {
+        let batches = self.batches;
         let mut outcomes: Vec<Option<Committed>> = vec![None; batches.len()];
         // A batch (id and records) is written once per group; later copies get the first
         // one's result.
@@ -89,7 +150,7 @@ impl Store {
             .collect();
         client_ids.sort_unstable();
         client_ids.dedup();
-        let mut known = self.find_batches(&client_ids).await?;
+        let mut known = find_batches(&Session::<DB, _>::new(&mut *conn), &client_ids).await?;
         active.retain(|&i| stored(&known, &batches[i]).is_none());
         // Another batch under an id that holds other records already, committed before or
         // earlier in this group: stored all the same, and its answer says so.
@@ -112,7 +173,7 @@ impl Store {
                 .iter()
                 .map(|&i| batches[i].batch_id.as_str())
                 .collect();
-            rows_of_batches(&self.db, &ids).await?
+            rows_of_batches(&Session::<DB, _>::new(&mut *conn), &ids).await?
         };
         let mut retries = 0;
         let mut alert_events = Vec::new();
@@ -123,7 +184,7 @@ impl Store {
                 reused: &reused,
                 earlier: &earlier,
             };
-            match self.try_commit(&group, now, day, rules).await {
+            match self.attempt::<DB>(&mut *conn, &group).await {
                 Ok(Attempt::Committed(inserted, events)) => {
                     alert_events = events;
                     for (&i, inserted) in active.iter().zip(inserted) {
@@ -165,7 +226,7 @@ impl Store {
             .filter(|(o, b)| o.is_none() && stored(&known, b).is_none())
             .map(|(_, b)| b.batch_id.as_str())
             .collect();
-        for (id, records) in self.find_batches(&taken).await? {
+        for (id, records) in find_batches(&Session::<DB, _>::new(&mut *conn), &taken).await? {
             known.entry(id).or_default().extend(records);
         }
         let outcomes = outcomes
@@ -190,26 +251,35 @@ impl Store {
         })
     }
 
-    async fn try_commit(
+    /// One transaction writing `group`.
+    async fn attempt<DB: Driver>(
         &self,
+        conn: &mut DB::Connection,
         group: &Group<'_>,
-        now: DateTime<Utc>,
-        day: NaiveDate,
-        rules: Option<&Rules>,
     ) -> Result<Attempt, DbErr> {
-        if self.copies_samples() {
-            let txn = CopyTxn::begin(self.db.get_postgres_connection_pool()).await?;
-            write_group(txn, group, now, day, rules).await
-        } else {
-            write_group(self.db.begin().await?, group, now, day, rules).await
+        let copy = self.copy && DB::copy_begin().is_some();
+        let txn = match DB::copy_begin().filter(|_| copy) {
+            Some(begin) => Connection::begin_with(conn, SqlStr::from_static(begin)).await,
+            None => Connection::begin(conn).await,
         }
+        .map_err(|err| DbErr::Conn(RuntimeErr::SqlxError(Arc::new(err))))?;
+        write_group(
+            Session::new(txn),
+            copy,
+            group,
+            self.now,
+            self.day,
+            self.rules,
+        )
+        .await
     }
 }
 
 /// Writes the group in `txn` and commits, or rolls back when another transaction committed
 /// one of its batches first.
-async fn write_group<T: GroupTxn>(
-    txn: T,
+async fn write_group<DB: Driver>(
+    txn: Txn<'_, DB>,
+    copy: bool,
     group: &Group<'_>,
     now: DateTime<Utc>,
     day: NaiveDate,
@@ -221,11 +291,11 @@ async fn write_group<T: GroupTxn>(
         earlier,
         ..
     } = *group;
-    let backend = txn.get_database_backend();
+    let backend = DB::BACKEND;
     // The first statement writes, so SQLite takes the write lock up front (with its busy
     // timeout) instead of failing to upgrade a read snapshot later.
     let (inserted, per_device, new_rows) =
-        insert_health(&txn, batches, active, earlier, now).await?;
+        insert_health(&txn, copy, batches, active, earlier, now).await?;
     insert_quarantine(&txn, batches, active, now).await?;
     let counts: Vec<_> = per_device
         .iter()

@@ -13,12 +13,14 @@ mod connect;
 mod daily;
 mod dashboard;
 mod devices;
+mod driver;
 mod group;
 mod keys;
 mod migrate;
 mod pg_copy;
 mod replay;
 mod samples;
+mod session;
 pub mod sql;
 mod stats;
 
@@ -32,6 +34,7 @@ pub use group::CommitBatch;
 pub use keys::KeyInfo;
 pub use migrate::{migrate, sqlite_lock_file};
 pub use replay::Replayed;
+pub use session::CommitConn;
 pub use stats::TodayStats;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, RuntimeErr};

@@ -4,31 +4,21 @@
 //! The rows go by `COPY` into a session-local staging table, then one `INSERT … SELECT … ON
 //! CONFLICT DO NOTHING` moves them: the server parses no parameters and plans one statement
 //! per commit instead of one per 512 rows (`bench-db`: ~30 % more rows per second than
-//! multi-row `INSERT`s, docs/BENCHMARKS.md). SeaORM's transaction cannot lend its connection
-//! to `COPY`, so [`CopyTxn`] holds a sqlx transaction and runs the commit's other statements
-//! (quarantine, counters, alerts, batch rows) through SeaORM's [`ConnectionTrait`], binding
-//! values as SeaORM does.
+//! multi-row `INSERT`s, docs/BENCHMARKS.md). The writer runs it on the connection it holds
+//! (`session`), in the transaction that writes the rest of the group.
 
 use super::columns::{Cells, HEALTH, HEALTH_NAMES, Row, staging_columns, write_row};
-use super::samples::GroupTxn;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Values;
-use sea_orm::sqlx::{self, Executor as _, PgPool, Postgres};
-use sea_orm::{
-    ConnectionTrait, DbBackend, DbErr, ExecResult, QueryResult, RuntimeErr, Statement,
-    TransactionSession,
-};
-use sea_query_sqlx::SqlxValues;
+use sea_orm::sqlx::{self, Executor as _, PgConnection};
 use std::fmt::{Display, Write as _};
-use std::sync::{Arc, LazyLock};
-use tokio::sync::Mutex;
+use std::sync::LazyLock;
 
 /// Opens the transaction and, once per connection, the staging table. Its columns take the
 /// types the multi-row `INSERT` binds (`float8` for the decimals, `text` for strings:
 /// [`super::columns::HEALTH`]), so the `INSERT … SELECT` converts them exactly as it converts
 /// bound parameters and both paths store the same values. `ON COMMIT DELETE ROWS` empties it
 /// at every commit that used it.
-static BEGIN: LazyLock<String> = LazyLock::new(|| {
+pub(super) static BEGIN: LazyLock<String> = LazyLock::new(|| {
     format!(
         "BEGIN; CREATE TEMP TABLE IF NOT EXISTS health_stage ({}) ON COMMIT DELETE ROWS",
         staging_columns()
@@ -46,106 +36,22 @@ static MOVE: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// A PostgreSQL transaction whose connection takes both `COPY` and SeaORM statements.
-/// Dropped without [`CopyTxn::commit`], it rolls back (sqlx queues the `ROLLBACK` before the
-/// connection is used again).
-pub(super) struct CopyTxn {
-    // A lock only because `ConnectionTrait` hands out `&self`; the commit runs its statements
-    // one after the other, so it is never contended.
-    tx: Mutex<sqlx::Transaction<'static, Postgres>>,
-}
-
-impl CopyTxn {
-    /// Takes a connection of `pool` and begins.
-    pub(super) async fn begin(pool: &PgPool) -> Result<Self, DbErr> {
-        let tx = pool
-            .begin_with(sqlx::AssertSqlSafe(BEGIN.as_str()))
-            .await
-            .map_err(|e| DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e))))?;
-        Ok(Self { tx: Mutex::new(tx) })
+/// Stores health `rows` by `COPY` into the staging table of the transaction on `conn`
+/// (opened with [`BEGIN`]) and one `INSERT … SELECT` from it; returns the rows that were new.
+pub(super) async fn copy_health(
+    conn: &mut PgConnection,
+    rows: &[Row<'_>],
+) -> Result<u64, sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(0);
     }
-}
-
-impl GroupTxn for CopyTxn {
-    async fn insert_health(&self, rows: &[Row<'_>]) -> Result<u64, DbErr> {
-        if rows.is_empty() {
-            return Ok(0);
-        }
-        let data = encode(rows);
-        let mut tx = self.tx.lock().await;
-        let mut copy = tx.copy_in_raw(&COPY).await.map_err(exec_err)?;
-        // On an error the dropped `copy` tells the server to abandon it; the transaction
-        // rolls back.
-        copy.send(data.into_bytes()).await.map_err(exec_err)?;
-        copy.finish().await.map_err(exec_err)?;
-        let moved = (&mut **tx)
-            .execute(sqlx::AssertSqlSafe(MOVE.as_str()))
-            .await
-            .map_err(exec_err)?;
-        Ok(moved.rows_affected())
-    }
-}
-
-#[async_trait::async_trait]
-impl TransactionSession for CopyTxn {
-    async fn commit(self) -> Result<(), DbErr> {
-        self.tx.into_inner().commit().await.map_err(exec_err)
-    }
-
-    async fn rollback(self) -> Result<(), DbErr> {
-        self.tx.into_inner().rollback().await.map_err(exec_err)
-    }
-}
-
-fn exec_err(err: sqlx::Error) -> DbErr {
-    DbErr::Exec(RuntimeErr::SqlxError(Arc::new(err)))
-}
-
-fn query_err(err: sqlx::Error) -> DbErr {
-    DbErr::Query(RuntimeErr::SqlxError(Arc::new(err)))
-}
-
-/// `stmt` as a sqlx query with its values bound.
-fn query(stmt: &Statement) -> sqlx::query::Query<'_, Postgres, SqlxValues> {
-    let values = stmt.values.clone().unwrap_or(Values(Vec::new()));
-    sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql.as_str()), SqlxValues(values))
-}
-
-#[async_trait::async_trait]
-impl ConnectionTrait for CopyTxn {
-    fn get_database_backend(&self) -> DbBackend {
-        DbBackend::Postgres
-    }
-
-    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        let mut tx = self.tx.lock().await;
-        let done = query(&stmt).execute(&mut **tx).await.map_err(exec_err)?;
-        Ok(done.into())
-    }
-
-    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        let mut tx = self.tx.lock().await;
-        let done = (&mut **tx)
-            .execute(sqlx::AssertSqlSafe(sql.to_owned()))
-            .await
-            .map_err(exec_err)?;
-        Ok(done.into())
-    }
-
-    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        let mut tx = self.tx.lock().await;
-        let row = query(&stmt)
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(query_err)?;
-        Ok(row.map(Into::into))
-    }
-
-    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        let mut tx = self.tx.lock().await;
-        let rows = query(&stmt).fetch_all(&mut **tx).await.map_err(query_err)?;
-        Ok(rows.into_iter().map(Into::into).collect())
-    }
+    let mut copy = conn.copy_in_raw(&COPY).await?;
+    // On an error the dropped `copy` tells the server to abandon it; the transaction rolls
+    // back.
+    copy.send(encode(rows).into_bytes()).await?;
+    copy.finish().await?;
+    let moved = conn.execute(sqlx::AssertSqlSafe(MOVE.as_str())).await?;
+    Ok(moved.rows_affected())
 }
 
 /// The rows in `COPY`'s text format, columns as [`HEALTH`].

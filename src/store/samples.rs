@@ -1,15 +1,17 @@
 //! Inserting a group's samples: health rows (multi-row statements, or `COPY` on PostgreSQL,
 //! `pg_copy`) and quarantined rows, and telling which of them are new.
 
-use super::columns::{Column, HEALTH, HEALTH_NAMES, QUARANTINE_NAMES, Row, write_row};
+use super::columns::{Column, HEALTH, HEALTH_NAMES, QUARANTINE_NAMES, Row, quarantine};
+use super::driver::Driver;
 use super::group::{CommitBatch, RowKey};
-use super::sql::{IDS_PER_QUERY, insert_ignore, statement, statement_chunks, values_list};
+use super::session::{Txn, exec_err};
+use super::sql::{IDS_PER_QUERY, insert_ignore, statement_chunks, values_list};
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QuerySelect, TransactionSession, Value,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect,
 };
 use std::collections::{BTreeMap, HashSet};
+use std::sync::LazyLock;
 
 /// Most rows per multi-row `INSERT` (also kept below every backend's parameter limit).
 ///
@@ -23,21 +25,6 @@ pub(super) fn max_rows_per_insert(backend: DbBackend) -> usize {
         _ => 4096,
     }
 }
-/// The transaction a group commits in: SeaORM's, or on PostgreSQL one that can `COPY`.
-pub(super) trait GroupTxn: ConnectionTrait + TransactionSession + Sync {
-    /// Inserts health `rows`, skipping stored `(device_sn, timestamp)` pairs and repeats
-    /// within `rows`. Returns how many rows are new.
-    fn insert_health(&self, rows: &[Row<'_>]) -> impl Future<Output = Result<u64, DbErr>> + Send;
-}
-
-/// Multi-row `INSERT IGNORE` / `ON CONFLICT DO NOTHING`, each statement within the backend's
-/// parameter limit.
-impl GroupTxn for DatabaseTransaction {
-    async fn insert_health(&self, rows: &[Row<'_>]) -> Result<u64, DbErr> {
-        insert_samples(self, "t_user_health_data", Table::Health, rows).await
-    }
-}
-
 /// The two sample tables.
 #[derive(Debug, Clone, Copy)]
 enum Table {
@@ -47,10 +34,24 @@ enum Table {
     Quarantine,
 }
 
+/// The quarantine's columns, in order.
+static QUARANTINE: LazyLock<Vec<&'static Column>> = LazyLock::new(|| quarantine().collect());
+/// The health table's columns, in order.
+static HEALTH_COLUMNS: LazyLock<Vec<&'static Column>> = LazyLock::new(|| HEALTH.iter().collect());
+
 impl Table {
-    fn columns(self) -> impl Iterator<Item = &'static Column> {
-        let quarantine = matches!(self, Table::Quarantine);
-        HEALTH.iter().filter(move |c| !(quarantine && c.wearer))
+    fn name(self) -> &'static str {
+        match self {
+            Table::Health => "t_user_health_data",
+            Table::Quarantine => "t_unknown_device_data",
+        }
+    }
+
+    fn columns(self) -> &'static [&'static Column] {
+        match self {
+            Table::Health => &HEALTH_COLUMNS,
+            Table::Quarantine => &QUARANTINE,
+        }
     }
 
     fn names(self) -> &'static str {
@@ -62,36 +63,47 @@ impl Table {
 }
 
 /// Multi-row `INSERT IGNORE` / `ON CONFLICT (device_sn, timestamp) DO NOTHING` of `rows`
-/// into `name`, each statement within the backend's parameter limit. Returns how many rows
-/// are new.
-async fn insert_samples(
-    txn: &impl ConnectionTrait,
-    name: &str,
+/// into `table`, each statement within the backend's parameter limit, the values bound
+/// straight into the driver's arguments. Returns how many rows are new.
+async fn insert_samples<DB: Driver>(
+    txn: &Txn<'_, DB>,
     table: Table,
     rows: &[Row<'_>],
 ) -> Result<u64, DbErr> {
-    let backend = txn.get_database_backend();
-    let column_count = table.columns().count();
+    let backend = DB::BACKEND;
+    let columns = table.columns();
+    let mut conn = txn.lock().await;
     let mut new = 0;
-    for rows in statement_chunks(backend, column_count, max_rows_per_insert(backend), rows) {
-        let mut values: Vec<Value> = Vec::with_capacity(rows.len() * column_count);
-        for row in rows {
-            write_row(table.columns(), row, &mut values);
-        }
+    for rows in statement_chunks(backend, columns.len(), max_rows_per_insert(backend), rows) {
         let sql = insert_ignore(
             backend,
-            name,
+            table.name(),
             table.names(),
-            &values_list(backend, rows.len(), column_count),
+            &values_list(backend, rows.len(), columns.len()),
             "device_sn, timestamp",
             "",
         );
-        new += txn
-            .execute_raw(statement(backend, sql, values))
-            .await?
-            .rows_affected();
+        new += DB::insert(&mut conn, sql, columns, rows)
+            .await
+            .map_err(exec_err)?;
     }
     Ok(new)
+}
+
+/// Inserts health `rows` (by `COPY` when `copy` and the driver has it), skipping stored
+/// `(device_sn, timestamp)` pairs and repeats within `rows`. Returns how many rows are new.
+async fn insert_health_rows<DB: Driver>(
+    txn: &Txn<'_, DB>,
+    copy: bool,
+    rows: &[Row<'_>],
+) -> Result<u64, DbErr> {
+    if copy {
+        let mut conn = txn.lock().await;
+        if let Some(copied) = DB::copy_health(&mut conn, rows) {
+            return copied.await.map_err(exec_err);
+        }
+    }
+    insert_samples(txn, Table::Health, rows).await
 }
 
 /// New rows per device of a group: its wearer and the count.
@@ -101,8 +113,9 @@ pub(super) type PerDevice<'a> = BTreeMap<&'a str, (i64, usize)>;
 /// rows per active batch (in `active` order) and per device, and for each mapped sample (in
 /// `active` order) whether it was stored now. `earlier` holds the rows that carried one of
 /// the group's batch ids before this transaction (reused ids).
-pub(super) async fn insert_health<'a>(
-    txn: &impl GroupTxn,
+pub(super) async fn insert_health<'a, DB: Driver>(
+    txn: &Txn<'_, DB>,
+    copy: bool,
     batches: &'a [CommitBatch],
     active: &[usize],
     earlier: &HashSet<RowKey>,
@@ -123,8 +136,7 @@ pub(super) async fn insert_health<'a>(
     // Re-sent samples are rare: insert without RETURNING (which costs the database a result
     // row per row, a third of MariaDB's time in measurements) and count every row as new
     // when all were.
-    let all_new = txn
-        .insert_health(&rows)
+    let all_new = insert_health_rows(txn, copy, &rows)
         .await
         .map(|new| usize::try_from(new).is_ok_and(|n| n == rows.len()))?;
     let new_rows = if all_new {
@@ -197,8 +209,8 @@ pub(super) async fn rows_of_batches(
 }
 
 /// Keeps samples of unbound devices, skipping ones already quarantined.
-pub(super) async fn insert_quarantine(
-    txn: &impl ConnectionTrait,
+pub(super) async fn insert_quarantine<DB: Driver>(
+    txn: &Txn<'_, DB>,
     batches: &[CommitBatch],
     active: &[usize],
     now: DateTime<Utc>,
@@ -215,6 +227,6 @@ pub(super) async fn insert_quarantine(
             })
         })
         .collect();
-    insert_samples(txn, "t_unknown_device_data", Table::Quarantine, &rows).await?;
+    insert_samples(txn, Table::Quarantine, &rows).await?;
     Ok(())
 }

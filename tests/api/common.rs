@@ -450,6 +450,21 @@ impl TestApp {
         scalar_on(&self.db, sql).await
     }
 
+    /// The first column of every row `sql` returns, as integers.
+    pub async fn column(&self, sql: &str) -> Vec<i64> {
+        let rows = self
+            .db
+            .query_all_raw(Statement::from_string(self.backend(), sql.to_owned()))
+            .await
+            .unwrap_or_else(|err| panic!("{sql}: {err}"));
+        rows.iter()
+            .map(|row| {
+                row.try_get_by_index::<i64>(0)
+                    .unwrap_or_else(|err| panic!("{sql}: {err}"))
+            })
+            .collect()
+    }
+
     /// Runs a statement on the test database (as ljwx-boot or an operator would).
     pub async fn exec(&self, sql: &str) {
         self.db

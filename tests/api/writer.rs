@@ -13,6 +13,21 @@ backend_tests!(
     shutdown_commits_queued_uploads_before_exit,
 );
 
+/// The database servers only: SQLite has no connection a server could drop.
+mod server_drops_connections {
+    use crate::common::Backend;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn mariadb() {
+        super::a_connection_the_server_dropped_fails_no_upload(Backend::MariaDb).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::a_connection_the_server_dropped_fails_no_upload(Backend::Postgres).await
+    }
+}
+
 fn records(device: &str, from: i64, count: i64) -> Value {
     Value::Array(
         (0..count)
@@ -95,6 +110,48 @@ async fn failed_commit_fails_its_group_and_the_next_group_commits(backend: Backe
     );
     let retry = app.upload(records("WATCH0001", t, 3), None).await;
     assert_eq!(retry.body["inserted"], 3, "{}", retry.text);
+    app.stop().await;
+}
+
+/// The writer keeps its connection between commits. When the server drops it (a restart, a
+/// timeout), the next commit runs on a new one instead of failing its uploads.
+async fn a_connection_the_server_dropped_fails_no_upload(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, |c| c.writer.writers = 1).await else {
+        return;
+    };
+    app.bind("WATCH0001", 1, 1, 1).await;
+    let t = now() - 20_000;
+    let first = app.upload(records("WATCH0001", t, 3), None).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    // Every other session on the test database ends, the writer's among them.
+    let others = match backend {
+        Backend::MariaDb => {
+            "SELECT CAST(id AS SIGNED) FROM information_schema.processlist \
+             WHERE db = DATABASE() AND id <> CONNECTION_ID()"
+        }
+        _ => {
+            "SELECT pid::int8 FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        }
+    };
+    let sessions = app.column(others).await;
+    assert!(!sessions.is_empty(), "the writer holds a session");
+    for id in sessions {
+        match backend {
+            Backend::MariaDb => app.exec(&format!("KILL {id}")).await,
+            _ => {
+                app.exec(&format!("SELECT pg_terminate_backend({id})"))
+                    .await
+            }
+        }
+    }
+    let second = app.upload(records("WATCH0001", t + 10, 3), None).await;
+    assert_eq!(second.status, 200, "{}", second.text);
+    assert_eq!(second.body["inserted"], 3);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM t_user_health_data").await,
+        6
+    );
     app.stop().await;
 }
 
