@@ -17,8 +17,8 @@
 //!    optional Redis (node or cluster) shared by the cache and counters; [`monitor`] — host
 //!    and process CPU, memory, disk and network, sampled periodically.
 //! 3. [`store`] — every SQL statement: the group commit, lookups, statistics, keys, sessions.
-//! 4. [`devices`] — device → wearer mapping cache (L1 quick_cache, L2 Redis, L3 SQL), the bindings
-//!    import, device keys; [`alerts`] — the alert engine and its notification outbox;
+//! 4. [`devices`] — device → wearer mapping cache (L1 quick_cache, L2 Redis, L3 SQL), the
+//!    bindings import, device keys; [`alerts`] — the alert engine and its notification outbox;
 //!    [`access`] — who may do what: client addresses behind proxies, the admin token, the
 //!    dashboard password and sessions.
 //! 5. [`ingest`] — body → records (lenient per record) → validation → the upload pipeline and

@@ -67,13 +67,18 @@ pub enum StartupError {
 /// the service needs. The maintenance commands (`migrate`, `devices import`, `bench-db`) need
 /// no more than this.
 pub async fn open_storage(config: &Config) -> Result<Store, StartupError> {
+    let _sqlite_lock = match store::sqlite_file(config.database.url.expose()) {
+        Some(file) => Some(
+            store::lock_sqlite(file)
+                .await
+                .map_err(StartupError::Migration)?,
+        ),
+        None => None,
+    };
     let db = store::connect(&config.database)
         .await
         .map_err(StartupError::Database)?;
-    let lock_file = store::sqlite_file(config.database.url.expose()).map(store::sqlite_lock_file);
-    store::migrate(&db, lock_file)
-        .await
-        .map_err(StartupError::Migration)?;
+    store::migrate(&db).await.map_err(StartupError::Migration)?;
     let store = Store::new(db).with_postgres_copy(config.writer.postgres_copy);
     store
         .check_support()

@@ -1,5 +1,5 @@
-//! Device → wearer mapping (DESIGN §6): L1 in process (quick_cache), L2 Redis (optional, shared by
-//! instances), L3 the batched SQL lookup; the bindings file import for standalone
+//! Device → wearer mapping (DESIGN §6): L1 in process (quick_cache), L2 Redis (optional, shared
+//! by instances), L3 the batched SQL lookup; the bindings file import for standalone
 //! deployments; and the device keys that uploads may have to present ([`keys`]).
 //!
 //! Both "bound to user X" and "bound to nobody" are cached, the latter for a shorter time so

@@ -16,9 +16,9 @@ const LOCK_KEY: i64 = 0x6c6a_7778_6d69_6772;
 const LOCK_WAIT_SECS: i64 = 600;
 
 /// Applies the pending migrations to `db`, waiting for any other process migrating the same
-/// database. For a SQLite file, `lock_file` is the file whose lock stands for the database's
-/// (`None` for a database in memory, which no other process can open).
-pub async fn migrate(db: &DatabaseConnection, lock_file: Option<PathBuf>) -> Result<(), DbErr> {
+/// database. A SQLite file is the caller's to lock, with [`lock_sqlite`] held from before it
+/// connects until this returns.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     match db.get_database_backend() {
         DbBackend::MySql => {
             let mut lock = db
@@ -63,20 +63,24 @@ pub async fn migrate(db: &DatabaseConnection, lock_file: Option<PathBuf>) -> Res
                 .await;
             result
         }
-        DbBackend::Sqlite => match lock_file {
-            Some(path) => {
-                let _lock = lock(path).await?;
-                Migrator::up(db, None).await
-            }
-            None => Migrator::up(db, None).await,
-        },
         _ => Migrator::up(db, None).await,
     }
 }
 
-/// An exclusive lock on `path` (created if missing), held until the file is dropped.
-async fn lock(path: PathBuf) -> Result<std::fs::File, DbErr> {
+/// An exclusive lock standing for the SQLite database at `database` (on a file beside it,
+/// created if missing), held until the returned file is dropped.
+///
+/// It covers connecting too: the first connection to a new file switches it to WAL, which
+/// needs the file to itself, and SQLite answers "database is locked" at once, without
+/// waiting, to one of two connections that both want to upgrade their lock — so processes
+/// starting together on a new file connect and migrate one at a time.
+pub async fn lock_sqlite(database: &Path) -> Result<std::fs::File, DbErr> {
+    let path = sqlite_lock_file(database);
     let locked = tokio::task::spawn_blocking(move || {
+        // Before the first connection, the database's directory may not exist yet.
+        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -91,7 +95,7 @@ async fn lock(path: PathBuf) -> Result<std::fs::File, DbErr> {
 }
 
 /// The lock file of the SQLite database at `path`.
-pub fn sqlite_lock_file(path: &Path) -> PathBuf {
+fn sqlite_lock_file(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(".migrate-lock");
     PathBuf::from(name)

@@ -32,7 +32,7 @@ pub use dashboard::{BoundDevice, OpenAlert, QuarantinedDevice};
 pub use devices::DeviceImport;
 pub use group::CommitBatch;
 pub use keys::KeyInfo;
-pub use migrate::{migrate, sqlite_lock_file};
+pub use migrate::{lock_sqlite, migrate};
 pub use replay::Replayed;
 pub use session::CommitConn;
 pub use stats::TodayStats;

@@ -1,19 +1,13 @@
 //! Health alerts through the server: the seed's rules and their boundaries, one alert per
-//! episode (also with two instances and concurrent uploads), escalation, the lifecycle API,
-//! and webhook notifications from the outbox (a down endpoint, a restart).
+//! episode (also with two instances and concurrent uploads), escalation and the lifecycle
+//! API. Webhook notifications are in `notifications.rs`.
 
 use crate::backend_tests;
-use crate::common::{Backend, Reply, TestApp, eventually, now};
+use crate::common::{Backend, Reply, TestApp, now};
 use ljwx_bigscreen::config::{Config, Secret};
 use ljwx_bigscreen::domain::{AlertField, AlertLevel, AlertRule};
-use poem::listener::TcpAcceptor;
-use poem::web::{Data, Json};
-use poem::{EndpointExt, Route, Server, handler, http::StatusCode, post};
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 backend_tests!(
     seed_rules_raise_exactly_their_levels_at_the_boundaries,
@@ -21,14 +15,12 @@ backend_tests!(
     two_instances_and_concurrent_uploads_keep_one_open_alert,
     lifecycle_transitions_filters_and_auth,
     quiet_period_resolves_and_the_next_breach_opens_anew,
-    webhook_receives_opened_and_escalated_only,
     the_database_allows_one_open_alert_per_device_and_type,
-    notifications_survive_a_down_endpoint_and_a_restart,
 );
 
-const TOKEN: &str = "test-admin-token";
+pub(crate) const TOKEN: &str = "test-admin-token";
 
-fn with_token(c: &mut Config) {
+pub(crate) fn with_token(c: &mut Config) {
     c.admin.token = Some(Secret::new(TOKEN));
 }
 
@@ -58,15 +50,15 @@ async fn device_alerts(app: &TestApp, device: &str) -> Vec<Value> {
     items
 }
 
-fn hr(device: &str, t: i64, heart_rate: i64) -> Value {
+pub(crate) fn hr(device: &str, t: i64, heart_rate: i64) -> Value {
     json!({"deviceSn": device, "heartRate": heart_rate, "timestamp": t})
 }
 
-fn spo2(device: &str, t: i64, blood_oxygen: i64) -> Value {
+pub(crate) fn spo2(device: &str, t: i64, blood_oxygen: i64) -> Value {
     json!({"deviceSn": device, "bloodOxygen": blood_oxygen, "timestamp": t})
 }
 
-async fn upload_ok(app: &TestApp, records: Vec<Value>) -> Value {
+pub(crate) async fn upload_ok(app: &TestApp, records: Vec<Value>) -> Value {
     let reply = app.upload(Value::Array(records), None).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     reply.body
@@ -465,206 +457,4 @@ async fn the_database_allows_one_open_alert_per_device_and_type(backend: Backend
     app.exec(&insert("NULL")).await;
     assert_eq!(app.scalar("SELECT COUNT(*) FROM t_alert_info").await, 3);
     app.stop().await;
-}
-
-/// A webhook endpoint on a loopback port that records what it receives and answers 500 to
-/// the first `failures` calls.
-struct Hook {
-    url: String,
-    received: Arc<Mutex<Vec<Value>>>,
-    calls: Arc<AtomicUsize>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    server: tokio::task::JoinHandle<()>,
-}
-
-#[derive(Clone)]
-struct HookState {
-    received: Arc<Mutex<Vec<Value>>>,
-    calls: Arc<AtomicUsize>,
-    failures: usize,
-}
-
-#[handler]
-fn receive(Data(state): Data<&HookState>, Json(body): Json<Value>) -> StatusCode {
-    if state.calls.fetch_add(1, Ordering::SeqCst) < state.failures {
-        return StatusCode::INTERNAL_SERVER_ERROR;
-    }
-    state.received.lock().expect("lock").push(body);
-    StatusCode::NO_CONTENT
-}
-
-impl Hook {
-    async fn start(failures: usize) -> Hook {
-        let state = HookState {
-            received: Arc::default(),
-            calls: Arc::default(),
-            failures,
-        };
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
-        listener.set_nonblocking(true).expect("nonblocking");
-        let acceptor = TcpAcceptor::from_std(listener).expect("acceptor");
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let route = Route::new().at("/hook", post(receive)).data(state.clone());
-        let server = tokio::spawn(async move {
-            let _ = Server::new_with_acceptor(acceptor)
-                .run_with_graceful_shutdown(
-                    route,
-                    async {
-                        let _ = rx.await;
-                    },
-                    Some(Duration::from_secs(1)),
-                )
-                .await;
-        });
-        Hook {
-            url,
-            received: state.received,
-            calls: state.calls,
-            stop: Some(tx),
-            server,
-        }
-    }
-
-    fn received(&self) -> Vec<Value> {
-        self.received.lock().expect("lock").clone()
-    }
-
-    async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        let _ = self.server.await;
-    }
-}
-
-/// How long a notification may take to be delivered (or its failure recorded).
-const DELIVERY_WAIT: Duration = Duration::from_secs(15);
-
-async fn pending(app: &TestApp) -> i64 {
-    app.scalar("SELECT COUNT(*) FROM t_alert_outbox WHERE sent_at IS NULL")
-        .await
-}
-
-async fn webhook_receives_opened_and_escalated_only(backend: Backend) {
-    let hook = Hook::start(0).await;
-    let url = hook.url.clone();
-    let Some(app) = TestApp::spawn_with(backend, |c| {
-        with_token(c);
-        c.alerts.webhook_url = Some(Secret::new(url));
-    })
-    .await
-    else {
-        return;
-    };
-    app.bind("WATCH0001", 7, 1, 1).await;
-    let t = now() - 1000;
-    upload_ok(&app, vec![spo2("WATCH0001", t, 89)]).await;
-    upload_ok(&app, vec![spo2("WATCH0001", t + 1, 88)]).await;
-    upload_ok(&app, vec![spo2("WATCH0001", t + 2, 84)]).await;
-    eventually("every notification delivered", DELIVERY_WAIT, async || {
-        pending(&app).await == 0 && hook.received().len() >= 2
-    })
-    .await;
-    let received = hook.received();
-    let events: Vec<_> = received.iter().map(|n| n["event"].clone()).collect();
-    assert_eq!(
-        events,
-        vec![json!("opened"), json!("escalated")],
-        "{received:?}"
-    );
-    let opened = &received[0]["alert"];
-    assert_eq!(
-        (
-            &opened["device_sn"],
-            &opened["user_id"],
-            &opened["alert_type"],
-            &opened["level"],
-            &opened["value"]
-        ),
-        (
-            &json!("WATCH0001"),
-            &json!(7),
-            &json!("blood_oxygen_low"),
-            &json!("major"),
-            &json!("89")
-        )
-    );
-    let escalated = &received[1]["alert"];
-    assert_eq!(
-        (
-            &escalated["id"],
-            &escalated["level"],
-            &escalated["occurrences"],
-            &escalated["last_value"]
-        ),
-        (&opened["id"], &json!("critical"), &json!(3), &json!("84"))
-    );
-    assert_ne!(
-        received[0]["notification_id"],
-        received[1]["notification_id"]
-    );
-    app.stop().await;
-    hook.stop().await;
-}
-
-async fn notifications_survive_a_down_endpoint_and_a_restart(backend: Backend) {
-    // A port nobody listens on: the endpoint is down.
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr")
-    };
-    let fast_retries = |c: &mut Config| {
-        with_token(c);
-        c.alerts.retry_initial_ms = 20;
-        c.alerts.retry_max_ms = 100;
-        c.alerts.poll_interval_ms = 20;
-    };
-    let Some(app) = TestApp::spawn_with(backend, |c| {
-        fast_retries(c);
-        c.alerts.webhook_url = Some(Secret::new(format!("http://{closed}/hook")));
-    })
-    .await
-    else {
-        return;
-    };
-    app.bind("WATCH0001", 1, 1, 1).await;
-    let t = now() - 1000;
-    // The upload is answered although the webhook is down.
-    upload_ok(&app, vec![hr("WATCH0001", t, 150)]).await;
-    eventually("failed attempts recorded", DELIVERY_WAIT, async || {
-        app.scalar("SELECT COALESCE(MAX(attempts), 0) FROM t_alert_outbox WHERE sent_at IS NULL")
-            .await
-            >= 2
-    })
-    .await;
-    let id = app.scalar("SELECT MAX(id) FROM t_alert_outbox").await;
-
-    // Restarted with a working endpoint (that still fails once): delivered after the restart.
-    let hook = Hook::start(1).await;
-    let url = hook.url.clone();
-    let app = app
-        .restart(|c| {
-            fast_retries(c);
-            c.alerts.webhook_url = Some(Secret::new(url));
-        })
-        .await;
-    eventually(
-        "the pending notification delivered",
-        DELIVERY_WAIT,
-        async || pending(&app).await == 0,
-    )
-    .await;
-    let received = hook.received();
-    assert_eq!(received.len(), 1, "{received:?}");
-    assert_eq!(received[0]["notification_id"], json!(id));
-    assert_eq!(received[0]["event"], "opened");
-    assert_eq!(received[0]["alert"]["device_sn"], "WATCH0001");
-    assert_eq!(
-        hook.calls.load(Ordering::SeqCst),
-        2,
-        "one failure, then the delivery"
-    );
-    app.stop().await;
-    hook.stop().await;
 }

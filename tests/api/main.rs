@@ -10,6 +10,8 @@ mod devices;
 mod edge;
 mod idempotency;
 mod keys;
+mod login;
+mod notifications;
 mod openapi;
 mod otlp;
 mod privacy;
