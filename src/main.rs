@@ -259,7 +259,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Ok(limit) => tracing::info!(limit, "Open-files limit raised."),
         Err(err) => tracing::warn!(error = %err, "Could not raise the open-files limit."),
     }
-    let listener = std::net::TcpListener::bind(config.listen)
+    let listener = ljwx_bigscreen::app::listen(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let app = App::build(config).await?;
     app.serve(listener, shutdown_signal()).await?;

@@ -1,7 +1,10 @@
 //! Wiring: from a [`Config`] to a running HTTP server.
 
 mod conn;
+mod listen;
 mod server;
+
+pub use listen::listen;
 
 use crate::access::password::{self, PasswordError};
 use crate::access::{Admin, Auth, Clients};

@@ -75,7 +75,7 @@ impl TestApp {
         let app = App::build(config).await.expect("app builds");
         let store = app.store().clone();
         let devices = app.devices().clone();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let listener = ljwx_bigscreen::app::listen(([127, 0, 0, 1], 0).into()).expect("listen");
         let addr = listener.local_addr().expect("local addr");
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(app.serve(listener, async {
