@@ -10,6 +10,7 @@
 use crate::redis::Redis;
 use chrono::Utc;
 use std::collections::{BTreeMap, HashSet};
+use std::hash::Hasher;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -68,9 +69,10 @@ struct Local {
 /// in process and in Redis's HyperLogLogs alike (every instance hashes alike), so uploads
 /// never copy serials for the counters.
 pub fn device_hash(device_sn: &str) -> u64 {
-    device_sn.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    // `write` of the bytes alone: `Hash for str` would add a terminator byte.
+    let mut hasher = fnv::FnvHasher::default();
+    hasher.write(device_sn.as_bytes());
+    hasher.finish()
 }
 
 impl Activity {
@@ -308,4 +310,18 @@ fn tick_due(seconds: &BTreeMap<i64, SecondCounts>) -> bool {
     seconds
         .first_key_value()
         .is_some_and(|(&s, _)| s < Utc::now().timestamp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::device_hash;
+
+    /// Every instance, of every version, must count a device alike in Redis: the hash is
+    /// FNV-1a of the serial's bytes (the published 64-bit test vectors).
+    #[test]
+    fn device_hash_is_fnv1a_of_the_serial() {
+        assert_eq!(device_hash(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(device_hash("a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(device_hash("foobar"), 0x8594_4171_f739_67e8);
+    }
 }
