@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use ljwx_bigscreen::access::password;
-use ljwx_bigscreen::app::open_storage;
+use ljwx_bigscreen::app::{Stop, open_storage};
 use ljwx_bigscreen::config::Config;
 use ljwx_bigscreen::devices::keys as device_keys;
 use ljwx_bigscreen::devices::parse_bindings_csv;
@@ -259,35 +259,42 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Ok(limit) => tracing::info!(limit, "Open-files limit raised."),
         Err(err) => tracing::warn!(error = %err, "Could not raise the open-files limit."),
     }
+    // From here on a signal is handled (not the default that ends the process on the spot):
+    // one that comes while the app is built stops it as soon as it serves.
+    let signal = shutdown_signal()?;
     let listener = ljwx_bigscreen::app::listen(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let app = App::build(config).await?;
-    app.serve(listener, shutdown_signal()).await?;
+    app.serve(listener, signal).await?;
     tracing::info!("Stopped.");
     Ok(())
 }
 
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// Completes on SIGINT (stop at once: someone at a terminal) or SIGTERM (drain first: a
+/// service manager, most often in a rolling restart behind a proxy). The handlers are in place
+/// when this returns; a signal that came before the returned future is first polled counts.
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = Stop>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    Ok(async move {
+        let stop = tokio::select! {
+            _ = interrupt.recv() => Stop::Now,
+            _ = terminate.recv() => Stop::Drain,
+        };
+        tracing::info!(?stop, "Shutdown signal received.");
+        stop
+    })
+}
+
+/// Completes on Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = Stop>> {
+    Ok(async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
-    }
-    tracing::info!("Shutdown signal received; finishing in-flight requests.");
+        Stop::Now
+    })
 }

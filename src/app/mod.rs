@@ -5,6 +5,7 @@ mod listen;
 mod server;
 
 pub use listen::listen;
+pub use server::Stop;
 
 use crate::access::password::{self, PasswordError};
 use crate::access::{Admin, Auth, Clients};
@@ -319,31 +320,30 @@ impl App {
         }
     }
 
-    /// Serves on `listener` until `shutdown` completes. Then it stops accepting, lets the
-    /// writer commit what is queued without lingering, finishes in-flight requests (up to
-    /// 30 s), stops the writer and closes the database pool.
+    /// Serves on `listener` until `shutdown` completes; drains first when it says so
+    /// ([`Stop::Drain`]: `server.drain_secs` more of serving, every answer closing its
+    /// connection). Then it stops accepting, finishes the requests of the connections it
+    /// took (up to 30 s), stops the writer once it committed what is queued, and closes the
+    /// database pool.
     pub async fn serve(
         self,
         listener: std::net::TcpListener,
-        shutdown: impl Future<Output = ()>,
+        shutdown: impl Future<Output = Stop>,
     ) -> std::io::Result<()> {
         listener.set_nonblocking(true)?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
         info!(address = %listener.local_addr()?, "Listening.");
-        let stop_writer = self.writer_tasks.stop_token();
         let feed = self.dashboard.feed.clone();
-        let shutdown = async move {
-            shutdown.await;
-            // Open dashboards hold streams: end them so the connections can close.
-            feed.stop();
-            // In-flight uploads are waiting for their commit: flush now, not after linger.
-            stop_writer.cancel();
-        };
+        // Open dashboards hold streams: end them so the connections can close. The writer
+        // goes on committing until the last request is answered (`close`, below, stops it):
+        // an upload read after the drain is stored, not refused.
+        let stopping = move || feed.stop();
         server::serve(
             listener,
             self.endpoint(),
             &self.config.server,
             shutdown,
+            stopping,
             SHUTDOWN_GRACE,
         )
         .await;

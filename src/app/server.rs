@@ -19,10 +19,12 @@ use poem::web::{LocalAddr, RemoteAddr};
 use poem::{Addr, Endpoint};
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{info, warn};
 
 /// Largest read buffer of one connection (hyper's minimum).
@@ -33,71 +35,171 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// The body type hyper sends: poem's response body.
 type ResponseBody = http_body_util::combinators::BoxBody<bytes::Bytes, std::io::Error>;
 
-/// Serves `endpoint` on `listener` with the limits of `config` until `shutdown` completes;
-/// then stops accepting, lets every connection finish its request in flight (closing idle
-/// keep-alive connections), and returns once they are done or `grace` has passed.
+/// How serving ends, once its signal came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Keep serving for `server.drain_secs`, every HTTP/1 answer closing its connection, then
+    /// stop accepting (SIGTERM: a rolling restart behind a proxy).
+    Drain,
+    /// Stop accepting at once (SIGINT, tests).
+    Now,
+}
+
+/// Serves `endpoint` on `listener` with the limits of `config` until `signal` completes;
+/// then drains when it says so ([`Stop::Drain`]), runs `stopping`, takes the connections the
+/// kernel has already completed, stops accepting, lets every connection finish its request
+/// in flight (closing idle keep-alive connections), and returns once they are done or
+/// `grace` has passed.
 pub async fn serve(
     listener: TcpListener,
     endpoint: BoxEndpoint<'static>,
     config: &ServerConfig,
-    shutdown: impl Future<Output = ()>,
+    signal: impl Future<Output = Stop>,
+    stopping: impl FnOnce(),
     grace: Duration,
 ) {
-    let endpoint = Arc::new(endpoint);
-    let local = listener
-        .local_addr()
-        .map_or(Addr::Custom("tcp", "unknown".into()), Addr::SocketAddr);
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .max_buf_size(READ_BUFFER_BYTES)
-        .keep_alive(true);
-    builder
-        .http2()
-        .max_concurrent_streams(config.http2_max_streams.max(1));
-    let timeouts = Timeouts {
-        header: config.header_read_timeout(),
-        idle: config.idle_timeout(),
+    let connections = Connections::new(endpoint, &listener, config);
+    tokio::pin!(signal);
+    let stop = loop {
+        tokio::select! {
+            accepted = connections.accept(&listener) => connections.spawn(accepted),
+            stop = &mut signal => break stop,
+        }
     };
-    // At the cap, connections wait in the kernel's accept queue until one closes.
-    let open = Arc::new(Semaphore::new(config.max_connections.max(1)));
-    let connections = GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, remote, permit) = tokio::select! {
-            accepted = async {
-                let permit = Arc::clone(&open).acquire_owned().await;
-                (listener.accept().await, permit)
-            } => match accepted {
-                (Ok((stream, remote)), Ok(permit)) => (stream, remote, permit),
-                (Err(err), _) => {
-                    warn!(error = %err, "Accepting a connection failed.");
-                    tokio::time::sleep(ACCEPT_BACKOFF).await;
-                    continue;
-                }
-                // The semaphore is never closed.
-                (Ok(_), Err(_)) => continue,
+    let drain = config.drain();
+    if stop == Stop::Drain && !drain.is_zero() {
+        connections.draining.store(true, Ordering::Relaxed);
+        info!(
+            drain_s = drain.as_secs(),
+            "Draining: still serving, every answer closes its connection."
+        );
+        let end = tokio::time::sleep(drain);
+        tokio::pin!(end);
+        loop {
+            tokio::select! {
+                accepted = connections.accept(&listener) => connections.spawn(accepted),
+                () = &mut end => break,
+            }
+        }
+    }
+    stopping();
+    // Closing the listener would reset connections the kernel completed and nobody accepted
+    // yet, under a request their client may already have sent: take them first.
+    let socket = socket2::SockRef::from(&listener);
+    while let Ok((accepted, remote)) = socket.accept() {
+        let stream = std::net::TcpStream::from(accepted);
+        let remote = remote.as_socket();
+        if let (Ok(()), Some(remote)) = (stream.set_nonblocking(true), remote)
+            && let Ok(stream) = TcpStream::from_std(stream)
+        {
+            connections.spawn(Some((stream, remote, None)));
+        }
+    }
+    drop(listener);
+    info!(
+        connections = connections.graceful.count(),
+        "Stopped accepting; finishing requests in flight."
+    );
+    tokio::select! {
+        () = connections.graceful.shutdown() => {}
+        () = tokio::time::sleep(grace) => {
+            warn!(grace_s = grace.as_secs(), "Connections still open after the grace period; closing.");
+        }
+    }
+}
+
+/// An accepted connection, its client, and its place under the connection cap (none for the
+/// few taken while stopping).
+type Accepted = (TcpStream, SocketAddr, Option<OwnedSemaphorePermit>);
+
+/// What every connection shares: the endpoint, the protocol settings, the cap, the set
+/// watched for a graceful end, and whether the server is draining.
+struct Connections {
+    endpoint: Arc<BoxEndpoint<'static>>,
+    local: Addr,
+    builder: auto::Builder<TokioExecutor>,
+    timeouts: Timeouts,
+    /// At the cap, connections wait in the kernel's accept queue until one closes.
+    open: Arc<Semaphore>,
+    graceful: GracefulShutdown,
+    draining: Arc<AtomicBool>,
+}
+
+impl Connections {
+    fn new(endpoint: BoxEndpoint<'static>, listener: &TcpListener, config: &ServerConfig) -> Self {
+        let local = listener
+            .local_addr()
+            .map_or(Addr::Custom("tcp", "unknown".into()), Addr::SocketAddr);
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .max_buf_size(READ_BUFFER_BYTES)
+            .keep_alive(true);
+        builder
+            .http2()
+            .max_concurrent_streams(config.http2_max_streams.max(1));
+        Self {
+            endpoint: Arc::new(endpoint),
+            local,
+            builder,
+            timeouts: Timeouts {
+                header: config.header_read_timeout(),
+                idle: config.idle_timeout(),
             },
-            () = &mut shutdown => break,
+            open: Arc::new(Semaphore::new(config.max_connections.max(1))),
+            graceful: GracefulShutdown::new(),
+            draining: Arc::default(),
+        }
+    }
+
+    /// The next connection under the cap; `None` after a failed `accept` (and a pause).
+    async fn accept(&self, listener: &TcpListener) -> Option<Accepted> {
+        // The semaphore is never closed.
+        let permit = Arc::clone(&self.open).acquire_owned().await.ok()?;
+        match listener.accept().await {
+            Ok((stream, remote)) => Some((stream, remote, Some(permit))),
+            Err(err) => {
+                warn!(error = %err, "Accepting a connection failed.");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                None
+            }
+        }
+    }
+
+    /// Serves `accepted` on a task of its own, watched for the graceful end.
+    fn spawn(&self, accepted: Option<Accepted>) {
+        let Some((stream, remote, permit)) = accepted else {
+            return;
         };
         // Responses are small and latency matters more than packet count.
         let _ = stream.set_nodelay(true);
-        let endpoint = Arc::clone(&endpoint);
-        let local = local.clone();
+        let endpoint = Arc::clone(&self.endpoint);
+        let local = self.local.clone();
+        let draining = Arc::clone(&self.draining);
         let requests = Arc::new(Requests::default());
-        let io = TimedIo::new(stream, Arc::clone(&requests), timeouts);
+        let io = TimedIo::new(stream, Arc::clone(&requests), self.timeouts);
         let service = hyper::service::service_fn(move |req: http::Request<Incoming>| {
             // Until its response body is sent, no connection timeout applies.
             let guard = requests.begin();
             let endpoint = Arc::clone(&endpoint);
+            let http1 = req.version() < http::Version::HTTP_2;
             let request = poem::Request::from((
                 req,
                 LocalAddr(local.clone()),
                 RemoteAddr(Addr::SocketAddr(remote)),
                 poem::http::uri::Scheme::HTTP,
             ));
+            let draining = Arc::clone(&draining);
             async move {
-                let response = endpoint.get_response(request).await;
+                let mut response = endpoint.get_response(request).await;
+                // Read when the answer is ready: a request that arrived before the signal
+                // but is answered during the drain closes its connection too.
+                if http1 && draining.load(Ordering::Relaxed) {
+                    response.headers_mut().insert(
+                        http::header::CONNECTION,
+                        http::HeaderValue::from_static("close"),
+                    );
+                }
                 let response = http::Response::<ResponseBody>::from(response).map(|body| {
                     body.map_frame(move |frame| {
                         let _ = &guard;
@@ -108,25 +210,15 @@ pub async fn serve(
                 Ok::<_, Infallible>(response)
             }
         });
-        let connection = builder
+        let connection = self
+            .builder
             .serve_connection_with_upgrades(TokioIo::new(io), service)
             .into_owned();
-        let connection = connections.watch(connection);
+        let connection = self.graceful.watch(connection);
         tokio::spawn(async move {
             // A client that goes away mid-request, or is timed out, is not a server error.
             let _ = connection.await;
             drop(permit);
         });
-    }
-    drop(listener);
-    info!(
-        connections = connections.count(),
-        "Stopped accepting; finishing requests in flight."
-    );
-    tokio::select! {
-        () = connections.shutdown() => {}
-        () = tokio::time::sleep(grace) => {
-            warn!(grace_s = grace.as_secs(), "Connections still open after the grace period; closing.");
-        }
     }
 }

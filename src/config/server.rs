@@ -38,6 +38,12 @@ pub struct ServerConfig {
     /// that is not a trusted proxy; requests from elsewhere are identified by their peer
     /// address. Default: none.
     pub trusted_proxies: Vec<IpNet>,
+    /// Seconds an instance keeps serving after SIGTERM before it stops accepting, every
+    /// HTTP/1 answer saying `Connection: close`: a proxy's kept-alive connections are each
+    /// used once more or closed by the proxy (nginx's upstream `keepalive_timeout` must be
+    /// shorter), so none is closed under a request the proxy is sending. 0 stops accepting at
+    /// once. Default 5.
+    pub drain_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -52,11 +58,17 @@ impl Default for ServerConfig {
             max_form_bytes: 8 * 1024,
             read_memory_bytes: 64 * 1024 * 1024,
             trusted_proxies: Vec::new(),
+            drain_secs: 5,
         }
     }
 }
 
 impl ServerConfig {
+    /// How long to drain after SIGTERM.
+    pub fn drain(&self) -> Duration {
+        Duration::from_secs(self.drain_secs)
+    }
+
     /// The header read timeout.
     pub fn header_read_timeout(&self) -> Duration {
         Duration::from_secs(self.header_read_timeout_secs.max(1))

@@ -224,16 +224,6 @@ impl Writer {
 }
 
 impl WriterTasks {
-    /// Makes the writers stop lingering and refuse new submissions, without waiting.
-    pub fn begin_shutdown(&self) {
-        self.stop.cancel();
-    }
-
-    /// A token that, once cancelled, starts the shutdown ([`Self::begin_shutdown`]).
-    pub fn stop_token(&self) -> CancellationToken {
-        self.stop.clone()
-    }
-
     /// Stops the writers after they committed everything queued, folds their counts into
     /// the daily counters, and waits for all of it.
     pub async fn shutdown(self) {

@@ -1,8 +1,8 @@
 //! The device cache levels: coalesced misses, Redis shared between instances, and Redis
 //! failures that never fail an upload.
 
-use crate::backend_tests;
 use crate::common::{Backend, TestApp, TestDb, eventually, now, redis_url};
+use crate::{backend_tests, redis_tests};
 use ljwx_bigscreen::App;
 use serde_json::json;
 use std::process::{Child, Command, Stdio};
@@ -10,6 +10,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 backend_tests!(concurrent_misses_for_a_device_share_one_lookup);
+redis_tests!(
+    redis_level_answers_another_instance,
+    activity_counters_are_shared_through_redis
+);
 
 async fn concurrent_misses_for_a_device_share_one_lookup(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
@@ -31,9 +35,8 @@ async fn concurrent_misses_for_a_device_share_one_lookup(backend: Backend) {
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_level_answers_another_instance() {
-    let Some(app) = TestApp::spawn(Backend::SqliteRedis).await else {
+async fn redis_level_answers_another_instance(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
         return;
     };
     app.bind("WATCH0001", 7, 70, 700).await;
@@ -49,7 +52,10 @@ async fn redis_level_answers_another_instance() {
     // A second instance on the same database and Redis: its L1 is empty, Redis answers.
     let mut config = ljwx_bigscreen::Config::default();
     config.database.url = ljwx_bigscreen::config::Secret::new(app.database_url.clone());
-    config.redis.url = redis_url().map(ljwx_bigscreen::config::Secret::new);
+    config.redis.url = backend
+        .redis()
+        .flatten()
+        .map(ljwx_bigscreen::config::Secret::new);
     config.redis.key_prefix = app.redis_prefix.clone();
     let other = App::build(config).await.expect("second instance");
     let found = other
@@ -105,15 +111,12 @@ async fn unreachable_redis_never_fails_an_upload() {
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn activity_counters_are_shared_through_redis() {
-    let Some(a) = TestApp::spawn(Backend::SqliteRedis).await else {
+async fn activity_counters_are_shared_through_redis(backend: Backend) {
+    let Some(a) = TestApp::spawn(backend).await else {
         return;
     };
     let prefix = a.redis_prefix.clone();
-    let db = TestDb::create(Backend::SqliteRedis)
-        .await
-        .expect("redis configured");
+    let db = TestDb::create(backend).await.expect("redis configured");
     let b = TestApp::start(db, |c| c.redis.key_prefix = prefix).await;
     a.bind("WATCH0001", 1, 1, 1).await;
     b.bind("WATCH0002", 2, 1, 1).await;

@@ -3,91 +3,15 @@
 
 use crate::alerts::{hr, spo2, upload_ok, with_token};
 use crate::backend_tests;
-use crate::common::{Backend, TestApp, eventually, now};
+use crate::common::{Backend, Hook, TestApp, eventually, now};
 use ljwx_bigscreen::config::{Config, Secret};
-use poem::listener::TcpAcceptor;
-use poem::web::{Data, Json};
-use poem::{EndpointExt, Route, Server, handler, http::StatusCode, post};
-use serde_json::{Value, json};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use serde_json::json;
 use std::time::Duration;
 
 backend_tests!(
     webhook_receives_opened_and_escalated_only,
     notifications_survive_a_down_endpoint_and_a_restart,
 );
-
-/// A webhook endpoint on a loopback port that records what it receives and answers 500 to
-/// the first `failures` calls.
-struct Hook {
-    url: String,
-    received: Arc<Mutex<Vec<Value>>>,
-    calls: Arc<AtomicUsize>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    server: tokio::task::JoinHandle<()>,
-}
-
-#[derive(Clone)]
-struct HookState {
-    received: Arc<Mutex<Vec<Value>>>,
-    calls: Arc<AtomicUsize>,
-    failures: usize,
-}
-
-#[handler]
-fn receive(Data(state): Data<&HookState>, Json(body): Json<Value>) -> StatusCode {
-    if state.calls.fetch_add(1, Ordering::SeqCst) < state.failures {
-        return StatusCode::INTERNAL_SERVER_ERROR;
-    }
-    state.received.lock().expect("lock").push(body);
-    StatusCode::NO_CONTENT
-}
-
-impl Hook {
-    async fn start(failures: usize) -> Hook {
-        let state = HookState {
-            received: Arc::default(),
-            calls: Arc::default(),
-            failures,
-        };
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
-        listener.set_nonblocking(true).expect("nonblocking");
-        let acceptor = TcpAcceptor::from_std(listener).expect("acceptor");
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let route = Route::new().at("/hook", post(receive)).data(state.clone());
-        let server = tokio::spawn(async move {
-            let _ = Server::new_with_acceptor(acceptor)
-                .run_with_graceful_shutdown(
-                    route,
-                    async {
-                        let _ = rx.await;
-                    },
-                    Some(Duration::from_secs(1)),
-                )
-                .await;
-        });
-        Hook {
-            url,
-            received: state.received,
-            calls: state.calls,
-            stop: Some(tx),
-            server,
-        }
-    }
-
-    fn received(&self) -> Vec<Value> {
-        self.received.lock().expect("lock").clone()
-    }
-
-    async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        let _ = self.server.await;
-    }
-}
 
 /// How long a notification may take to be delivered (or its failure recorded).
 const DELIVERY_WAIT: Duration = Duration::from_secs(15);
@@ -211,11 +135,7 @@ async fn notifications_survive_a_down_endpoint_and_a_restart(backend: Backend) {
     assert_eq!(received[0]["notification_id"], json!(id));
     assert_eq!(received[0]["event"], "opened");
     assert_eq!(received[0]["alert"]["device_sn"], "WATCH0001");
-    assert_eq!(
-        hook.calls.load(Ordering::SeqCst),
-        2,
-        "one failure, then the delivery"
-    );
+    assert_eq!(hook.calls(), 2, "one failure, then the delivery");
     app.stop().await;
     hook.stop().await;
 }

@@ -67,7 +67,7 @@ async fn existing_health_table_gets_the_unique_key_it_lacks(backend: Backend) {
     };
     let boot = Database::connect(&db.url).await.expect("connect");
     let (id, ts) = match backend {
-        Backend::Sqlite | Backend::SqliteRedis => {
+        Backend::Sqlite | Backend::SqliteRedis | Backend::SqliteRedisCluster => {
             ("INTEGER PRIMARY KEY AUTOINCREMENT", "TIMESTAMP")
         }
         Backend::MariaDb => ("BIGINT AUTO_INCREMENT PRIMARY KEY", "TIMESTAMP NULL"),

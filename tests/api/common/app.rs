@@ -1,8 +1,7 @@
 //! The real server, started in-process on a loopback port.
 
-use super::{
-    Backend, Supervisor, TEST_PASSWORD, TestDb, cookie_client, form_value, redis_url, scalar_on,
-};
+use super::{Backend, Supervisor, TEST_PASSWORD, TestDb, scalar_on};
+use ljwx_bigscreen::app::Stop;
 use ljwx_bigscreen::devices::DeviceDirectory;
 use ljwx_bigscreen::store::{DeviceImport, Store};
 use ljwx_bigscreen::{App, Config};
@@ -67,8 +66,8 @@ impl TestApp {
         config.database.url = ljwx_bigscreen::config::Secret::new(db.url.clone());
         config.admin.password = Some(ljwx_bigscreen::config::Secret::new(TEST_PASSWORD));
         config.database.max_connections = 5;
-        if db.backend == Backend::SqliteRedis {
-            config.redis.url = redis_url().map(ljwx_bigscreen::config::Secret::new);
+        if let Some(url) = db.backend.redis() {
+            config.redis.url = url.map(ljwx_bigscreen::config::Secret::new);
             config.redis.key_prefix = db.redis_prefix.clone();
         }
         configure(&mut config);
@@ -80,6 +79,7 @@ impl TestApp {
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(app.serve(listener, async {
             let _ = rx.await;
+            Stop::Now
         }));
         let assert_db = Database::connect(&db.url)
             .await
@@ -250,40 +250,7 @@ impl TestApp {
     /// token and cookie), the post, the session cookie. Returns the reply to the post and
     /// the logged-in client.
     pub async fn login_with(&self, password: &str) -> (Reply, Supervisor) {
-        let client = cookie_client();
-        let form = read(
-            client
-                .get(self.url("/login"))
-                .send()
-                .await
-                .expect("login form"),
-        )
-        .await;
-        assert_eq!(form.status, 200, "{}", form.text);
-        let csrf = form_value(&form.text, "csrf").expect("login form has a csrf field");
-        let reply = read(
-            client
-                .post(self.url("/login"))
-                .form(&[
-                    ("csrf", csrf.as_str()),
-                    ("password", password),
-                    ("next", "/"),
-                ])
-                .send()
-                .await
-                .expect("login"),
-        )
-        .await;
-        let mut supervisor = Supervisor {
-            client,
-            csrf: String::new(),
-            base: self.url(""),
-        };
-        if reply.status == 303 {
-            let page = supervisor.get("/system").await;
-            supervisor.csrf = form_value(&page.text, "csrf").unwrap_or_default();
-        }
-        (reply, supervisor)
+        Supervisor::login_at(&self.url(""), password).await
     }
 
     /// A supervisor logged in with [`TEST_PASSWORD`].

@@ -31,14 +31,27 @@ pub enum Backend {
     Postgres,
     /// SQLite with the Redis cache level and counters (`BIGSCREEN_TEST_REDIS_URL`).
     SqliteRedis,
+    /// SQLite with a Redis Cluster of three masters and three replicas
+    /// (`BIGSCREEN_TEST_REDIS_CLUSTER_URL`, started once per run by `.ci/run`).
+    SqliteRedisCluster,
 }
 
 impl Backend {
     fn admin_url_var(self) -> Option<&'static str> {
         match self {
-            Backend::Sqlite | Backend::SqliteRedis => None,
+            Backend::Sqlite | Backend::SqliteRedis | Backend::SqliteRedisCluster => None,
             Backend::MariaDb => Some("BIGSCREEN_TEST_MYSQL_URL"),
             Backend::Postgres => Some("BIGSCREEN_TEST_POSTGRES_URL"),
+        }
+    }
+
+    /// The Redis this backend runs with: `None` for none, `Some(None)` when it is not
+    /// configured for this run (a failure under CI).
+    pub fn redis(self) -> Option<Option<String>> {
+        match self {
+            Backend::SqliteRedis => Some(redis_url()),
+            Backend::SqliteRedisCluster => Some(redis_cluster_url()),
+            _ => None,
         }
     }
 }
@@ -46,6 +59,15 @@ impl Backend {
 /// Redis for tests: `BIGSCREEN_TEST_REDIS_URL`, or `None` when unset (a failure under CI).
 pub fn redis_url() -> Option<String> {
     configured("BIGSCREEN_TEST_REDIS_URL", "the Redis tests")
+}
+
+/// A Redis Cluster for tests (`redis+cluster://host:port,…`):
+/// `BIGSCREEN_TEST_REDIS_CLUSTER_URL`, or `None` when unset (a failure under CI).
+pub fn redis_cluster_url() -> Option<String> {
+    configured(
+        "BIGSCREEN_TEST_REDIS_CLUSTER_URL",
+        "the Redis Cluster tests",
+    )
 }
 
 /// A database created for one test and dropped after it.
@@ -64,7 +86,7 @@ impl TestDb {
     /// A fresh, empty database; `None` when the backend is not configured for this run.
     pub async fn create(backend: Backend) -> Option<TestDb> {
         let name = format!("ljwx_t_{}", uuid_simple());
-        if backend == Backend::SqliteRedis && redis_url().is_none() {
+        if backend.redis() == Some(None) {
             return None;
         }
         let Some(var) = backend.admin_url_var() else {

@@ -7,12 +7,16 @@
 
 mod app;
 mod db;
+mod hook;
+mod nginx;
 mod process;
 mod supervisor;
 
 pub use app::{Reply, TestApp, location, read};
-pub use db::{Backend, TestDb, redis_url, scalar_on};
-pub use process::start_server_process;
+pub use db::{Backend, TestDb, redis_cluster_url, redis_url, scalar_on};
+pub use hook::Hook;
+pub use nginx::Nginx;
+pub use process::{start_server_process, terminate};
 pub use supervisor::{Supervisor, TEST_PASSWORD, cookie_client, form_value};
 
 /// Polls `check` until it holds, failing the test with `what` after `within`.
@@ -66,6 +70,21 @@ pub fn configured(var: &str, what: &str) -> Option<String> {
     }
 }
 
+/// The installed program at `path`, or `None` when it is missing (a failure under CI).
+pub fn configured_program(path: &str, what: &str) -> Option<std::path::PathBuf> {
+    let path = std::path::PathBuf::from(path);
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(
+        !in_ci(),
+        "{} is not installed, so {what} cannot run: under CI=true that is a failure",
+        path.display()
+    );
+    eprintln!("{} is not installed: {what} not run", path.display());
+    None
+}
+
 /// Seconds since the epoch, now.
 pub fn now() -> i64 {
     std::time::SystemTime::now()
@@ -74,7 +93,8 @@ pub fn now() -> i64 {
 }
 
 /// Runs each listed `async fn name(backend: Backend)` once per backend, as
-/// `sqlite::name`, `mariadb::name`, `postgres::name` and `sqlite_redis::name`.
+/// `sqlite::name`, `mariadb::name`, `postgres::name`, `sqlite_redis::name` and
+/// `sqlite_redis_cluster::name`.
 #[macro_export]
 macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {
@@ -107,6 +127,38 @@ macro_rules! backend_tests {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name($crate::common::Backend::SqliteRedis).await
+                }
+            )*
+        }
+        mod sqlite_redis_cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::SqliteRedisCluster).await
+                }
+            )*
+        }
+    };
+}
+
+/// Runs each listed `async fn name(backend: Backend)` once on a single Redis node and once
+/// on the Redis Cluster, as `redis_node::name` and `redis_cluster::name`.
+#[macro_export]
+macro_rules! redis_tests {
+    ($($name:ident),* $(,)?) => {
+        mod redis_node {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::SqliteRedis).await
+                }
+            )*
+        }
+        mod redis_cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::SqliteRedisCluster).await
                 }
             )*
         }

@@ -51,3 +51,12 @@ pub async fn start_server_process(
     let address = address.unwrap_or_else(|| panic!("the server did not start: {log}"));
     (server, format!("http://{address}"), log)
 }
+
+/// Sends SIGTERM to `server`.
+pub fn terminate(server: &std::process::Child) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
