@@ -7,7 +7,6 @@
 
 use crate::send::post;
 use crate::shared::{Shared, drain};
-use bytes::Bytes;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::rc::Rc;
@@ -76,14 +75,7 @@ async fn user(
     let mut seq = 0u64;
     while Instant::now() < deadline {
         seq += 1;
-        let batch_id = format!("{}_{user}_{seq}", shared.run_id);
-        let records =
-            shared
-                .workload
-                .write_batch(&mut body, &mut rng, &batch_id, shared.batch_size);
-        // reqwest takes the body by value; copying it keeps `body`'s capacity for the next
-        // batch, which is cheaper than growing a fresh String through every record.
-        let payload = Bytes::copy_from_slice(body.as_bytes());
+        let (payload, records) = shared.user_batch(&mut body, &mut rng, user, seq);
         let sent = Instant::now();
         let outcome = post(&shared.client, &shared.url, payload).await;
         let latency = sent.elapsed();

@@ -10,6 +10,7 @@
 //! must not compete with the server for cores, and one thread removes all locking from the hot
 //! path. It only ever targets loopback.
 
+mod backlog;
 mod closed;
 mod open;
 mod report;
@@ -82,6 +83,9 @@ enum Mode {
     Closed,
     /// Fixed request rate; latency measured from each request's due time.
     Open,
+    /// The reconnect storm: every user at once with `--batches` batches to deliver, sent
+    /// again after `Retry-After` when refused, until all are stored or the duration ends.
+    Backlog,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -92,7 +96,10 @@ struct RunArgs {
     /// Closed loop (users with think time) or open loop (fixed rate).
     #[arg(long, value_enum, default_value_t = Mode::Closed)]
     mode: Mode,
-    /// Closed loop: concurrent users.
+    /// Backlog: batches each user has to deliver.
+    #[arg(long, default_value_t = 10)]
+    batches: u32,
+    /// Closed loop and backlog: concurrent users.
     #[arg(long, default_value_t = 5000)]
     users: u32,
     /// Records per request (1–10000).
@@ -283,6 +290,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         match args.mode {
             Mode::Closed => "closed",
             Mode::Open => "open",
+            Mode::Backlog => "backlog",
         },
         args.duration
     );
@@ -305,6 +313,9 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         devices: args.devices.devices,
         device_prefix: args.devices.device_prefix.clone(),
         timestamps: None,
+        batches: None,
+        users_drained: None,
+        drained_s: None,
     };
     match args.mode {
         Mode::Closed => {
@@ -340,6 +351,26 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             info.max_in_flight = Some(args.max_in_flight);
             info.scheduled = Some(summary.scheduled);
             info.max_send_lag_ms = Some(summary.max_send_lag.as_secs_f64() * 1000.0);
+        }
+        Mode::Backlog => {
+            let config = backlog::BacklogConfig {
+                users: args.users,
+                batches: args.batches,
+            };
+            let summary = backlog::run(
+                Rc::clone(&shared),
+                config,
+                start,
+                deadline,
+                drain_limit,
+                &mut rng,
+            )
+            .await;
+            info.mode = "backlog";
+            info.users = Some(args.users);
+            info.batches = Some(args.batches);
+            info.users_drained = Some(summary.users_drained);
+            info.drained_s = summary.drained_s;
         }
     }
     let elapsed = start.elapsed().as_secs_f64();
@@ -397,7 +428,7 @@ async fn progress(shared: Rc<Shared>, start: Instant) {
 /// like a server problem.
 fn warn_if_few_files(args: &RunArgs) {
     let wanted = match args.mode {
-        Mode::Closed => args.users as usize,
+        Mode::Closed | Mode::Backlog => args.users as usize,
         // At most one connection per in-flight request; at most rate × timeout are in flight.
         Mode::Open => args
             .max_in_flight

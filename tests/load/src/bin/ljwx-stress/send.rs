@@ -113,7 +113,13 @@ pub async fn post(client: &Client, url: &Url, body: Bytes) -> Outcome {
         Err(err) => return Outcome::Failed(error_kind(&err)),
     };
     let status = response.status();
-    let retry_after = response.headers().contains_key(RETRY_AFTER);
+    let retry_after = response.headers().get(RETRY_AFTER).map(|value| {
+        value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(1)
+    });
     // Read the body in every case: it is part of the latency, and a fully read answer lets
     // the connection go back to the pool.
     let body = match response.bytes().await {

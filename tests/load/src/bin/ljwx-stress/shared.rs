@@ -6,6 +6,8 @@
 
 use crate::stats::{KIND_ABANDONED, Stats};
 use crate::workload::Workload;
+use bytes::Bytes;
+use rand::rngs::SmallRng;
 use reqwest::{Client, Url};
 use std::cell::RefCell;
 use tokio::task::JoinSet;
@@ -36,6 +38,24 @@ impl Shared {
     /// A body buffer big enough for one batch.
     pub fn body_buffer(&self) -> String {
         String::with_capacity(self.batch_size * RECORD_BYTES + 128)
+    }
+
+    /// User `user`'s batch `seq` written through `body`: its payload and how many records
+    /// it holds.
+    pub fn user_batch(
+        &self,
+        body: &mut String,
+        rng: &mut SmallRng,
+        user: u32,
+        seq: u64,
+    ) -> (Bytes, usize) {
+        let batch_id = format!("{}_{user}_{seq}", self.run_id);
+        let records = self
+            .workload
+            .write_batch(body, rng, &batch_id, self.batch_size);
+        // reqwest takes the body by value; copying it keeps `body`'s capacity for the next
+        // batch, which is cheaper than growing a fresh String through every record.
+        (Bytes::copy_from_slice(body.as_bytes()), records)
     }
 }
 

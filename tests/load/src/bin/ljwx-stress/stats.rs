@@ -62,12 +62,13 @@ impl Ack {
 pub enum Outcome {
     /// HTTP 200 with its parsed figures.
     Accepted(Ack),
-    /// Any other HTTP status; `retry_after` tells whether a `Retry-After` header came with it.
+    /// Any other HTTP status; `retry_after` holds the `Retry-After` header's seconds when it
+    /// came with one (1 when its value is not a number of seconds).
     Status {
         /// The HTTP status code.
         code: u16,
         /// Whether the answer carried `Retry-After`.
-        retry_after: bool,
+        retry_after: Option<u64>,
     },
     /// No usable answer; one of the `KIND_*` constants.
     Failed(&'static str),
@@ -145,7 +146,7 @@ impl Stats {
                     _ => None,
                 };
                 if let Some(count) = count {
-                    if *retry_after {
+                    if retry_after.is_some() {
                         count.with += 1;
                     } else {
                         count.without += 1;
@@ -194,12 +195,12 @@ mod tests {
         s.record(&Outcome::Accepted(ack), ms(7), 100);
         let overloaded = Outcome::Status {
             code: 503,
-            retry_after: true,
+            retry_after: Some(1),
         };
         s.record(&overloaded, ms(1), 100);
         let bare = Outcome::Status {
             code: 503,
-            retry_after: false,
+            retry_after: None,
         };
         s.record(&bare, ms(1), 100);
         s.record(&Outcome::Failed(KIND_TIMEOUT), Duration::from_secs(30), 100);

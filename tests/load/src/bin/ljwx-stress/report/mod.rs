@@ -20,7 +20,7 @@ const MAX_ERROR_RATE_PCT: f64 = 0.1;
 /// How the run was configured (and, for fields marked so, what it actually did).
 #[derive(Debug, Clone, Serialize)]
 pub struct RunInfo {
-    /// `closed` or `open`.
+    /// `closed`, `open` or `backlog`.
     pub mode: &'static str,
     /// The upload endpoint.
     pub url: String,
@@ -52,6 +52,12 @@ pub struct RunInfo {
     pub device_prefix: String,
     /// First and last record timestamp generated (epoch seconds).
     pub timestamps: Option<[i64; 2]>,
+    /// Backlog: batches each user had to deliver.
+    pub batches: Option<u32>,
+    /// Backlog: users that delivered all of them before the deadline.
+    pub users_drained: Option<u32>,
+    /// Backlog: seconds until the last user delivered its last batch (`None`: not all did).
+    pub drained_s: Option<f64>,
 }
 
 /// Request counts and rates.
@@ -330,6 +336,9 @@ mod tests {
             devices: 1000,
             device_prefix: "TEST_".to_owned(),
             timestamps: Some([1_700_000_000, 1_700_000_099]),
+            batches: None,
+            users_drained: None,
+            drained_s: None,
         }
     }
 

@@ -26,6 +26,20 @@ impl Report {
             }
             writeln!(out)?;
         }
+        if let Some(batches) = c.batches {
+            writeln!(out, "  backlog:          {batches} batches per user")?;
+            match (c.drained_s, c.users_drained) {
+                (Some(s), _) => writeln!(
+                    out,
+                    "  drained in:       {s:.2} s (every user's backlog stored)"
+                )?,
+                (None, Some(n)) => writeln!(
+                    out,
+                    "  drained:          only {n} users before the deadline"
+                )?,
+                (None, None) => {}
+            }
+        }
         if let Some([lo, hi]) = c.think_s {
             writeln!(out, "  think time:       {lo:.1}–{hi:.1} s")?;
         }
