@@ -12,6 +12,7 @@
 
 mod backlog;
 mod closed;
+mod files;
 mod open;
 mod report;
 mod send;
@@ -265,7 +266,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| format!("stress_{now}"));
     check_run_id(&run_id)?;
     let timeout = Duration::from_secs_f64(args.timeout);
-    warn_if_few_files(&args);
+    files::warn_if_few(sockets_wanted(&args));
 
     let shared = Rc::new(Shared {
         client: send::client(timeout, args.key.as_deref())?,
@@ -423,33 +424,15 @@ async fn progress(shared: Rc<Shared>, start: Instant) {
     }
 }
 
-/// Warns when the open-files limit is too low for the connections the run will open: each
-/// concurrent request holds a socket, and running out shows up as `connect` errors that look
-/// like a server problem.
-fn warn_if_few_files(args: &RunArgs) {
-    let wanted = match args.mode {
+/// Sockets the run may open at once: one per closed-loop or backlog user; in the open loop
+/// one per request in flight, at most rate × timeout of them.
+fn sockets_wanted(args: &RunArgs) -> usize {
+    match args.mode {
         Mode::Closed | Mode::Backlog => args.users as usize,
-        // At most one connection per in-flight request; at most rate × timeout are in flight.
         Mode::Open => args
             .max_in_flight
             .min((args.rate * args.timeout).ceil() as usize),
-    } + 64;
-    let Some(limit) = open_files_limit() else {
-        return;
-    };
-    if limit < wanted as u64 {
-        eprintln!(
-            "ljwx-stress: warning: the open-files limit is {limit} but this run may need \
-             {wanted} sockets; raise it (ulimit -n) or expect `connect` errors"
-        );
     }
-}
-
-/// The soft open-files limit, from /proc (Linux); `None` when unknown or unlimited.
-fn open_files_limit() -> Option<u64> {
-    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    line.split_whitespace().nth(3)?.parse().ok()
 }
 
 #[cfg(test)]
