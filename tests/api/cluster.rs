@@ -87,6 +87,16 @@ impl Cluster {
         })
     }
 
+    /// Whether the node on `port` has a replica that is connected and in sync: only such a
+    /// replica can take over. (One started again moments ago, by an earlier run of this
+    /// test, may still be loading its copy.)
+    fn has_synced_replica(port: u16) -> bool {
+        Self::cli(port, &["info", "replication"]).is_some_and(|info| {
+            info.lines()
+                .any(|line| line.starts_with("slave0:") && line.contains("state=online"))
+        })
+    }
+
     fn slot(&self, key: &str) -> u16 {
         Self::cli(self.ports[0], &["cluster", "keyslot", key])
             .and_then(|s| s.trim().parse().ok())
@@ -172,9 +182,15 @@ async fn a_killed_master_fails_no_upload_and_the_counters_come_back() {
 
     // The counters live in one slot (their `{activity}` hash tag): kill the master of it.
     let slot = cluster.slot("activity");
-    let victim = eventually_some("the cluster is up", Duration::from_secs(20), async || {
-        cluster.master_of(slot)
-    })
+    let victim = eventually_some(
+        "the cluster is up, the counters' master with a synced replica",
+        Duration::from_secs(30),
+        async || {
+            cluster
+                .master_of(slot)
+                .filter(|&port| Cluster::has_synced_replica(port))
+        },
+    )
     .await;
     eventually(
         "uploads are under way",
