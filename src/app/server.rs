@@ -59,13 +59,7 @@ pub async fn serve(
     grace: Duration,
 ) {
     let connections = Connections::new(endpoint, &listener, config);
-    tokio::pin!(signal);
-    let stop = loop {
-        tokio::select! {
-            accepted = connections.accept(&listener) => connections.spawn(accepted),
-            stop = &mut signal => break stop,
-        }
-    };
+    let stop = connections.serve_until(&listener, signal).await;
     let drain = config.drain();
     if stop == Stop::Drain && !drain.is_zero() {
         connections.draining.store(true, Ordering::Relaxed);
@@ -73,14 +67,9 @@ pub async fn serve(
             drain_s = drain.as_secs(),
             "Draining: still serving, every answer closes its connection."
         );
-        let end = tokio::time::sleep(drain);
-        tokio::pin!(end);
-        loop {
-            tokio::select! {
-                accepted = connections.accept(&listener) => connections.spawn(accepted),
-                () = &mut end => break,
-            }
-        }
+        connections
+            .serve_until(&listener, tokio::time::sleep(drain))
+            .await;
     }
     stopping();
     // Closing the listener would reset connections the kernel completed and nobody accepted
@@ -149,6 +138,17 @@ impl Connections {
             open: Arc::new(Semaphore::new(config.max_connections.max(1))),
             graceful: GracefulShutdown::new(),
             draining: Arc::default(),
+        }
+    }
+
+    /// Accepts and serves connections on `listener` until `until` completes; its output.
+    async fn serve_until<T>(&self, listener: &TcpListener, until: impl Future<Output = T>) -> T {
+        tokio::pin!(until);
+        loop {
+            tokio::select! {
+                accepted = self.accept(listener) => self.spawn(accepted),
+                done = &mut until => return done,
+            }
         }
     }
 
