@@ -2,9 +2,9 @@
 //! check that every acknowledged record is in the database, and that the next start brings
 //! the daily counters to exactly what is stored.
 
-use crate::common::{Backend, TestDb, eventually, now, scalar_on, start_server_process};
-use ljwx_bigscreen::App;
-use ljwx_bigscreen::store::DeviceImport;
+use crate::common::{
+    Backend, TestDb, eventually, now, prepare_database, scalar_on, start_server_process,
+};
 use sea_orm::{ConnectionTrait, Database, Statement};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -34,19 +34,11 @@ async fn kill_during_uploads(backend: Backend) {
         return;
     };
     // Schema and bindings first, in process.
-    let mut config = ljwx_bigscreen::Config::default();
-    config.database.url = ljwx_bigscreen::config::Secret::new(db.url.clone());
-    let app = App::build(config).await.expect("migrate");
-    let devices: Vec<DeviceImport> = (1..=CLIENTS as i64)
-        .map(|n| DeviceImport {
-            device_sn: format!("KILLWATCH{n}"),
-            user_id: n,
-            customer_id: Some(1),
-            org_id: Some(1),
-        })
-        .collect();
-    app.store().bind_devices(&devices).await.expect("bind");
-    app.close().await;
+    prepare_database(
+        &db.url,
+        (1..=CLIENTS as i64).map(|n| (format!("KILLWATCH{n}"), n)),
+    )
+    .await;
 
     // The counts of the commits are never folded before the kill: they must survive it.
     let (mut server, base, _) = start_server_process(

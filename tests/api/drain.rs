@@ -5,10 +5,9 @@
 //! everything it acknowledged and exits 0.
 
 use crate::common::{
-    Backend, TestDb, eventually, eventually_some, now, scalar_on, start_server_process, terminate,
+    Backend, TestDb, eventually, eventually_some, exit_status, now, prepare_database, scalar_on,
+    start_server_process, terminate,
 };
-use ljwx_bigscreen::App;
-use ljwx_bigscreen::store::DeviceImport;
 use sea_orm::Database;
 use serde_json::json;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -42,17 +41,7 @@ async fn upload(client: &reqwest::Client, base: &str, next: &AtomicI64) -> (u16,
 /// A SQLite database with the schema and [`DEVICE`] bound.
 async fn bound_database() -> Option<TestDb> {
     let db = TestDb::create(Backend::Sqlite).await?;
-    let mut config = ljwx_bigscreen::Config::default();
-    config.database.url = ljwx_bigscreen::config::Secret::new(db.url.clone());
-    let app = App::build(config).await.expect("migrate");
-    let device = DeviceImport {
-        device_sn: DEVICE.to_owned(),
-        user_id: 1,
-        customer_id: Some(1),
-        org_id: Some(1),
-    };
-    app.store().bind_devices(&[device]).await.expect("bind");
-    app.close().await;
+    prepare_database(&db.url, [(DEVICE.to_owned(), 1)]).await;
     Some(db)
 }
 
@@ -90,10 +79,7 @@ async fn sigterm_drains_with_connection_close_then_stops_having_stored_everythin
         (200, Some("close".to_owned()))
     );
 
-    let exit = eventually_some("the instance exits", Duration::from_secs(30), async || {
-        server.try_wait().expect("wait")
-    })
-    .await;
+    let exit = exit_status(&mut server).await;
     assert!(exit.success(), "{exit}");
     assert!(
         reqwest::get(format!("{base}/api/health")).await.is_err(),
@@ -173,9 +159,6 @@ async fn a_connection_taken_while_draining_gets_its_first_request_answered() {
         answer.to_ascii_lowercase().contains("connection: close"),
         "{answer}"
     );
-    let exit = eventually_some("the instance exits", Duration::from_secs(30), async || {
-        server.try_wait().expect("wait")
-    })
-    .await;
+    let exit = exit_status(&mut server).await;
     assert!(exit.success(), "{exit}");
 }

@@ -22,7 +22,7 @@ async fn pending(app: &TestApp) -> i64 {
 }
 
 async fn webhook_receives_opened_and_escalated_only(backend: Backend) {
-    let hook = Hook::start(0).await;
+    let hook = Hook::start(0);
     let url = hook.url.clone();
     let Some(app) = TestApp::spawn_with(backend, |c| {
         with_token(c);
@@ -116,7 +116,7 @@ async fn notifications_survive_a_down_endpoint_and_a_restart(backend: Backend) {
     let id = app.scalar("SELECT MAX(id) FROM t_alert_outbox").await;
 
     // Restarted with a working endpoint (that still fails once): delivered after the restart.
-    let hook = Hook::start(1).await;
+    let hook = Hook::start(1);
     let url = hook.url.clone();
     let app = app
         .restart(|c| {

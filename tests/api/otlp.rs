@@ -2,15 +2,14 @@
 //! loopback, which decodes the protobuf; the upload's span tree must arrive continuing the
 //! caller's trace, with its stages as children and their attributes.
 
-use crate::common::{Backend, TestDb, eventually_some, now, start_server_process};
-use ljwx_bigscreen::App;
-use ljwx_bigscreen::store::DeviceImport;
+use crate::common::{
+    Backend, Loopback, TestDb, eventually_some, now, prepare_database, start_server_process,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::trace::v1::Span;
-use poem::listener::TcpAcceptor;
 use poem::web::Data;
-use poem::{Body, EndpointExt, Route, Server, handler, http::StatusCode, post};
+use poem::{Body, EndpointExt, Route, handler, http::StatusCode, post};
 use prost::Message;
 use serde_json::json;
 use std::collections::HashMap;
@@ -76,41 +75,16 @@ async fn an_uploads_span_tree_reaches_an_otlp_receiver() {
     let db = TestDb::create(Backend::Sqlite)
         .await
         .expect("sqlite always runs");
-    let mut config = ljwx_bigscreen::Config::default();
-    config.database.url = ljwx_bigscreen::config::Secret::new(db.url.clone());
-    let app = App::build(config).await.expect("migrate");
-    app.store()
-        .bind_devices(&[DeviceImport {
-            device_sn: "OTLPWATCH1".to_owned(),
-            user_id: 1,
-            customer_id: Some(1),
-            org_id: Some(1),
-        }])
-        .await
-        .expect("bind");
-    app.close().await;
+    prepare_database(&db.url, [("OTLPWATCH1".to_owned(), 1)]).await;
 
     // The receiver.
     let received: Received = Arc::default();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let collector = listener.local_addr().expect("addr");
-    listener.set_nonblocking(true).expect("nonblocking");
-    let acceptor = TcpAcceptor::from_std(listener).expect("acceptor");
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let route = Route::new()
-        .at("/v1/traces", post(receive))
-        .data(received.clone());
-    let receiver = tokio::spawn(async move {
-        let _ = Server::new_with_acceptor(acceptor)
-            .run_with_graceful_shutdown(
-                route,
-                async {
-                    let _ = stop_rx.await;
-                },
-                Some(Duration::from_secs(1)),
-            )
-            .await;
-    });
+    let receiver = Loopback::serve(
+        Route::new()
+            .at("/v1/traces", post(receive))
+            .data(received.clone()),
+    );
+    let collector = receiver.addr;
 
     // The server process, exporting to it.
     let (mut server, base, _) = start_server_process(
@@ -229,6 +203,5 @@ async fn an_uploads_span_tree_reaches_an_otlp_receiver() {
     })
     .await;
     assert!(status.success(), "{status:?}");
-    let _ = stop_tx.send(());
-    let _ = receiver.await;
+    receiver.stop().await;
 }

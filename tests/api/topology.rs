@@ -14,16 +14,15 @@
 
 use crate::alerts::TOKEN;
 use crate::common::{
-    Backend, Hook, Nginx, Supervisor, TEST_PASSWORD, TestDb, eventually, now, redis_cluster_url,
-    scalar_on, start_server_process, terminate,
+    Backend, Hook, Nginx, Supervisor, TEST_PASSWORD, TestDb, eventually, exit_status, now,
+    prepare_database, redis_cluster_url, scalar_on, start_server_process, terminate,
 };
-use ljwx_bigscreen::store::DeviceImport;
 use sea_orm::{Database, DatabaseConnection};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::process::Child;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 use tokio::task::JoinSet;
 
@@ -34,6 +33,8 @@ const DEVICES: i64 = 12;
 const RECORDS: i64 = 40;
 /// One upload every this often (open loop): 2 000 records/s.
 const EVERY: Duration = Duration::from_millis(20);
+/// Uploads answered before the first restart, and again after the last.
+const UPLOADS_AROUND: i64 = 100;
 /// deploy.sh's pause between restarts: the shipped upstream's `fail_timeout`.
 const SETTLE: Duration = Duration::from_secs(3);
 /// At most this many uploads, whatever happens.
@@ -82,10 +83,7 @@ impl Instances {
     async fn stop_one(&mut self, i: usize) {
         let mut child = self.children[i].take().expect("running");
         terminate(&child);
-        let status = tokio::task::spawn_blocking(move || child.wait())
-            .await
-            .expect("wait")
-            .expect("exit status");
+        let status = exit_status(&mut child).await;
         assert!(status.success(), "instance {i} exited with {status}");
     }
 
@@ -108,8 +106,8 @@ impl Drop for Instances {
 
 /// What the load saw of one upload.
 enum Outcome {
-    /// 200: records stored.
-    Stored(i64),
+    /// 200: its `RECORDS` records stored.
+    Stored,
     /// 503 or 429 with `Retry-After`: nothing stored.
     Refused,
 }
@@ -144,7 +142,7 @@ async fn upload(client: &reqwest::Client, url: &str, k: i64, base: i64) -> Resul
         200 => {
             let body: Value = serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))?;
             match body["inserted"].as_i64() {
-                Some(RECORDS) => Ok(Outcome::Stored(RECORDS)),
+                Some(RECORDS) => Ok(Outcome::Stored),
                 _ => Err(format!("upload {k}: 200 but {text}")),
             }
         }
@@ -160,7 +158,7 @@ async fn rolling_restarts(backend: Backend, first_port: u16) {
     let Some(cluster) = redis_cluster_url() else {
         return;
     };
-    let hook = Hook::start(0).await;
+    let hook = Hook::start(0);
     let env = vec![
         ("LJWX_ADMIN__PASSWORD", TEST_PASSWORD.to_owned()),
         ("LJWX_ADMIN__TOKEN", TOKEN.to_owned()),
@@ -172,7 +170,11 @@ async fn rolling_restarts(backend: Backend, first_port: u16) {
             r#"["127.0.0.1/32"]"#.to_owned(),
         ),
     ];
-    bind_devices(&db.url).await;
+    prepare_database(
+        &db.url,
+        (0..DEVICES).map(|i| (format!("TOPO{i:04}"), i + 1)),
+    )
+    .await;
     let ports: Vec<u16> = (1..=3).map(|i| first_port + i).collect();
     let mut instances = Instances::start(&db.url, ports.clone(), env).await;
     let Some(nginx) = Nginx::start(first_port, &ports).await else {
@@ -184,9 +186,11 @@ async fn rolling_restarts(backend: Backend, first_port: u16) {
 
     // The load: one upload every EVERY through nginx until told to stop.
     let stop = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(AtomicI64::new(0));
     let loader = tokio::spawn({
-        let (stop, url) = (
+        let (stop, answered, url) = (
             stop.clone(),
+            answered.clone(),
             format!("{}/upload_health_data_batch", nginx.base),
         );
         async move {
@@ -199,21 +203,35 @@ async fn rolling_restarts(backend: Backend, first_port: u16) {
                     break;
                 }
                 ticks.tick().await;
-                let (client, url) = (client.clone(), url.clone());
-                uploads.spawn(async move { upload(&client, &url, k, base).await });
+                let (client, url, answered) = (client.clone(), url.clone(), answered.clone());
+                uploads.spawn(async move {
+                    let outcome = upload(&client, &url, k, base).await;
+                    answered.fetch_add(1, Ordering::Relaxed);
+                    outcome
+                });
             }
             uploads.join_all().await
         }
     });
 
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Restarts under a load in full swing, and a load that goes on after them.
+    let answers = async |more: i64| {
+        let until = answered.load(Ordering::Relaxed) + more;
+        eventually(
+            "the load is answered",
+            Duration::from_secs(30),
+            async || answered.load(Ordering::Relaxed) >= until,
+        )
+        .await;
+    };
+    answers(UPLOADS_AROUND).await;
     for i in 0..ports.len() {
         instances.stop_one(i).await;
         instances.start_one(i).await;
         // As deploy.sh: the upstream's fail_timeout, for nginx to take it back.
         tokio::time::sleep(SETTLE).await;
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    answers(UPLOADS_AROUND).await;
     stop.store(true, Ordering::Relaxed);
     let outcomes = loader.await.expect("loader");
 
@@ -226,13 +244,11 @@ async fn rolling_restarts(backend: Backend, first_port: u16) {
         &failures[..failures.len().min(5)],
         nginx.error_log()
     );
-    let acknowledged: i64 = outcomes
-        .iter()
-        .map(|o| match o {
-            Ok(Outcome::Stored(n)) => *n,
-            _ => 0,
-        })
-        .sum();
+    let acknowledged = RECORDS
+        * outcomes
+            .iter()
+            .filter(|o| matches!(o, Ok(Outcome::Stored)))
+            .count() as i64;
     let refused = outcomes
         .iter()
         .filter(|o| matches!(o, Ok(Outcome::Refused)))
@@ -267,23 +283,6 @@ async fn rolling_restarts(backend: Backend, first_port: u16) {
     }
     drop(nginx);
     hook.stop().await;
-}
-
-/// Migrates the database and binds the load's devices, as `devices import` does.
-async fn bind_devices(database_url: &str) {
-    let mut config = ljwx_bigscreen::Config::default();
-    config.database.url = ljwx_bigscreen::config::Secret::new(database_url.to_owned());
-    let app = ljwx_bigscreen::App::build(config).await.expect("migrate");
-    let devices: Vec<DeviceImport> = (0..DEVICES)
-        .map(|i| DeviceImport {
-            device_sn: format!("TOPO{i:04}"),
-            user_id: i + 1,
-            customer_id: Some(1),
-            org_id: Some(1),
-        })
-        .collect();
-    app.store().bind_devices(&devices).await.expect("bind");
-    app.close().await;
 }
 
 /// Every instance reports the same database-derived figures.

@@ -1,12 +1,11 @@
 //! A webhook receiver for alert notifications.
 
-use poem::listener::TcpAcceptor;
+use super::Loopback;
 use poem::web::{Data, Json};
-use poem::{EndpointExt, Route, Server, handler, http::StatusCode, post};
+use poem::{EndpointExt, Route, handler, http::StatusCode, post};
 use serde_json::Value;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// A webhook endpoint on a loopback port that records what it receives and answers 500 to
 /// the first `failures` calls.
@@ -15,8 +14,7 @@ pub struct Hook {
     pub url: String,
     received: Arc<Mutex<Vec<Value>>>,
     calls: Arc<AtomicUsize>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    server: tokio::task::JoinHandle<()>,
+    server: Loopback,
 }
 
 #[derive(Clone)]
@@ -37,34 +35,17 @@ fn receive(Data(state): Data<&HookState>, Json(body): Json<Value>) -> StatusCode
 
 impl Hook {
     /// A hook on a port of its own; the first `failures` calls are answered 500.
-    pub async fn start(failures: usize) -> Hook {
+    pub fn start(failures: usize) -> Hook {
         let state = HookState {
             received: Arc::default(),
             calls: Arc::default(),
             failures,
         };
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
-        listener.set_nonblocking(true).expect("nonblocking");
-        let acceptor = TcpAcceptor::from_std(listener).expect("acceptor");
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let route = Route::new().at("/hook", post(receive)).data(state.clone());
-        let server = tokio::spawn(async move {
-            let _ = Server::new_with_acceptor(acceptor)
-                .run_with_graceful_shutdown(
-                    route,
-                    async {
-                        let _ = rx.await;
-                    },
-                    Some(Duration::from_secs(1)),
-                )
-                .await;
-        });
+        let server = Loopback::serve(Route::new().at("/hook", post(receive)).data(state.clone()));
         Hook {
-            url,
+            url: format!("http://{}/hook", server.addr),
             received: state.received,
             calls: state.calls,
-            stop: Some(tx),
             server,
         }
     }
@@ -80,10 +61,7 @@ impl Hook {
     }
 
     /// Stops listening.
-    pub async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        let _ = self.server.await;
+    pub async fn stop(self) {
+        self.server.stop().await;
     }
 }

@@ -8,6 +8,7 @@
 mod app;
 mod db;
 mod hook;
+mod loopback;
 mod nginx;
 mod process;
 mod supervisor;
@@ -15,8 +16,9 @@ mod supervisor;
 pub use app::{Reply, TestApp, location, read};
 pub use db::{Backend, TestDb, redis_cluster_url, redis_url, scalar_on};
 pub use hook::Hook;
+pub use loopback::Loopback;
 pub use nginx::Nginx;
-pub use process::{start_server_process, terminate};
+pub use process::{exit_status, prepare_database, start_server_process, terminate};
 pub use supervisor::{Supervisor, TEST_PASSWORD, cookie_client, form_value};
 
 /// Polls `check` until it holds, failing the test with `what` after `within`.

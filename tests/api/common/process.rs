@@ -1,6 +1,33 @@
 //! The service binary as a process of its own.
 
+use ljwx_bigscreen::config::{Config, Secret};
+use ljwx_bigscreen::store::DeviceImport;
 use serde_json::Value;
+
+/// Readies the database at `database_url` for server processes, as `migrate` and `devices
+/// import` do: the schema, and each `(serial, user id)` of `devices` bound to its user in
+/// customer 1, organisation 1.
+pub async fn prepare_database(
+    database_url: &str,
+    devices: impl IntoIterator<Item = (String, i64)>,
+) {
+    let mut config = Config::default();
+    config.database.url = Secret::new(database_url.to_owned());
+    let store = ljwx_bigscreen::app::open_storage(&config)
+        .await
+        .expect("migrate");
+    let devices: Vec<DeviceImport> = devices
+        .into_iter()
+        .map(|(device_sn, user_id)| DeviceImport {
+            device_sn,
+            user_id,
+            customer_id: Some(1),
+            org_id: Some(1),
+        })
+        .collect();
+    store.bind_devices(&devices).await.expect("bind");
+    store.connection().clone().close().await.expect("close");
+}
 
 /// The service binary started as a process of its own on `database_url` with `env` set, on a
 /// port it picks itself (`127.0.0.1:0`: no port is chosen here and handed over). Returns it,
@@ -59,4 +86,14 @@ pub fn terminate(server: &std::process::Child) {
         .status()
         .expect("kill");
     assert!(status.success());
+}
+
+/// How `server` exited, waiting for it up to 30 s (a drain and the grace of its requests).
+pub async fn exit_status(server: &mut std::process::Child) -> std::process::ExitStatus {
+    super::eventually_some(
+        "the server exits",
+        std::time::Duration::from_secs(30),
+        async || server.try_wait().expect("wait"),
+    )
+    .await
 }
