@@ -20,7 +20,8 @@
 //! 4. [`devices`] — device → wearer mapping cache (L1 quick_cache, L2 Redis, L3 SQL), the
 //!    bindings import, device keys; [`alerts`] — the alert engine and its notification outbox;
 //!    [`access`] — who may do what: client addresses behind proxies, the admin token, the
-//!    dashboard password and sessions.
+//!    dashboard password and sessions; [`housekeeping`] — deleting side-table rows past
+//!    their retention, one instance at a time.
 //! 5. [`ingest`] — body → records (lenient per record) → validation → the upload pipeline and
 //!    its group-commit writer; [`health`] — the components as `/api/health` and the
 //!    dashboard report them.
@@ -47,6 +48,7 @@ pub mod dashboard;
 pub mod devices;
 pub mod domain;
 pub mod health;
+pub mod housekeeping;
 pub mod ingest;
 pub mod monitor;
 pub mod redis;

@@ -6,6 +6,11 @@
 //! `t_alert_info`) are left as they are, and no migration ever drops them.
 //!
 //! One migration per file (`DeriveMigrationName` names a migration after its file).
+//!
+//! On the MySQL protocol the statements are the ones MySQL 8.0 documents as well as MariaDB
+//! (tables, indexes, `ADD COLUMN … AFTER`, `GET_LOCK`): no MariaDB-only syntax, and no
+//! collation named, so a table takes the database's default (`utf8mb4_0900_ai_ci` on MySQL
+//! 8). A statement that had to differ would say so where it is written.
 
 pub use sea_orm_migration::prelude::*;
 
@@ -23,6 +28,7 @@ mod m20261126_000010_device_daily_pending;
 mod m20261201_000011_batch_fingerprint;
 mod m20261201_000012_device_keys;
 mod m20261201_000013_session_credential;
+mod m20261201_000014_quarantine_arrival_index;
 
 /// Runs the migrations in order; `Migrator::up(&db, None)` brings a database up to date.
 pub struct Migrator;
@@ -44,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000011_batch_fingerprint::Migration),
             Box::new(m20261201_000012_device_keys::Migration),
             Box::new(m20261201_000013_session_credential::Migration),
+            Box::new(m20261201_000014_quarantine_arrival_index::Migration),
         ]
     }
 }

@@ -19,6 +19,7 @@ use crate::api::{
 use crate::config::Config;
 use crate::dashboard::{Dashboard, Feed, FeedTask, Sources};
 use crate::devices::{DeviceDirectory, DeviceKeys, KeysTask};
+use crate::housekeeping::{self, HousekeepingTask};
 use crate::ingest::activity::{Activity, ActivityTask};
 use crate::ingest::{Ingest, Writer, WriterTasks};
 use crate::monitor::{Monitor, MonitorTask};
@@ -53,9 +54,9 @@ pub enum StartupError {
     /// The Redis URL is malformed (an unreachable Redis is not an error).
     #[error("{0}")]
     Redis(String),
-    /// The database lacks a feature the service needs.
-    #[error("unsupported database: {0}")]
-    Unsupported(String),
+    /// The database server could not tell what it is.
+    #[error("cannot identify the database server: {0}")]
+    Server(#[source] crate::store::StoreError),
     /// The alert rules or notifiers are misconfigured.
     #[error("alerts: {0}")]
     Alerts(#[from] AlertsError),
@@ -67,8 +68,8 @@ pub enum StartupError {
     Keys(#[source] crate::store::StoreError),
 }
 
-/// Opens the database of `config`, brings its schema up to date and checks that it has what
-/// the service needs. The maintenance commands (`migrate`, `devices import`, `bench-db`) need
+/// Opens the database of `config`, brings its schema up to date and chooses the write path
+/// for its server. The maintenance commands (`migrate`, `devices import`, `bench-db`) need
 /// no more than this.
 pub async fn open_storage(config: &Config) -> Result<Store, StartupError> {
     let _sqlite_lock = match store::sqlite_file(config.database.url.expose()) {
@@ -85,10 +86,9 @@ pub async fn open_storage(config: &Config) -> Result<Store, StartupError> {
     store::migrate(&db).await.map_err(StartupError::Migration)?;
     let store = Store::new(db).with_postgres_copy(config.writer.postgres_copy);
     store
-        .check_support()
+        .detect_server(config.database.mysql_returning)
         .await
-        .map_err(|err| StartupError::Unsupported(err.to_string()))?;
-    Ok(store)
+        .map_err(StartupError::Server)
 }
 
 /// A ready service: storage open and migrated, writer running, pipeline built.
@@ -112,6 +112,7 @@ pub struct App {
     traces: TraceStore,
     dashboard: Dashboard,
     feed_task: FeedTask,
+    housekeeping_task: HousekeepingTask,
 }
 
 impl App {
@@ -130,6 +131,7 @@ impl App {
         let (writer, writer_tasks) =
             Writer::start(store.clone(), zone, &config.writer, alert_engine);
         let (activity, activity_task) = Activity::start(redis);
+        let housekeeping_task = housekeeping::start(store.clone(), &config);
         let (monitor, monitor_task) = Monitor::start(&config.monitor);
         let metrics = telemetry::install();
         let traces = TraceStore::new(config.traces.recent);
@@ -176,6 +178,7 @@ impl App {
             traces,
             dashboard,
             feed_task,
+            housekeeping_task,
         })
     }
 
@@ -308,6 +311,7 @@ impl App {
     /// the pool. Undelivered alert notifications stay in the outbox for the next start.
     pub async fn close(self) {
         self.feed_task.shutdown().await;
+        self.housekeeping_task.shutdown().await;
         self.writer_tasks.shutdown().await;
         self.keys_task.shutdown().await;
         self.activity_task.shutdown().await;

@@ -31,6 +31,9 @@ pub struct AlertsConfig {
     /// How often the notifier looks for pending notifications written by other instances or
     /// due for a retry, in milliseconds (its own instance's new alerts wake it at once).
     pub poll_interval_ms: u64,
+    /// Days a delivered notification is kept in the outbox; `0` keeps them forever.
+    /// Undelivered ones are never deleted. Default 7.
+    pub outbox_retention_days: u32,
 }
 
 impl Default for AlertsConfig {
@@ -44,6 +47,7 @@ impl Default for AlertsConfig {
             retry_initial_ms: 1_000,
             retry_max_ms: 300_000,
             poll_interval_ms: 2_000,
+            outbox_retention_days: 7,
         }
     }
 }

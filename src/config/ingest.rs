@@ -14,8 +14,8 @@ pub struct IngestConfig {
     pub max_records: usize,
     /// Days a batch record is kept for idempotent replays: a batch re-sent (same `batchId`,
     /// same records) within this window is answered with its first result and not written
-    /// again. Default 7. Deleting older records is housekeeping's (not built yet: until then
-    /// they are kept, and replays keep working past the window).
+    /// again. Default 7; `0` keeps them forever. Housekeeping deletes older records: a batch
+    /// re-sent after that is stored as a new batch, its samples counted as duplicates.
     pub idempotency_days: u32,
 }
 

@@ -6,6 +6,7 @@
 
 mod admin;
 mod alerts;
+mod housekeeping;
 mod ingest;
 mod observe;
 mod secret;
@@ -14,6 +15,7 @@ mod storage;
 
 pub use admin::{AdminConfig, DashboardConfig};
 pub use alerts::AlertsConfig;
+pub use housekeeping::{HousekeepingConfig, QuarantineConfig};
 pub use ingest::{DeviceAuth, DevicesConfig, IngestConfig, RateLimitConfig, WriterConfig};
 pub use observe::{LogConfig, LogFormat, MonitorConfig, TracesConfig};
 pub use secret::Secret;
@@ -69,6 +71,10 @@ pub struct Config {
     pub dashboard: DashboardConfig,
     /// Who may read traces and the system monitor.
     pub observability: ObservabilityConfig,
+    /// Samples of unbound devices.
+    pub quarantine: QuarantineConfig,
+    /// Deleting side-table rows past their retention.
+    pub housekeeping: HousekeepingConfig,
 }
 
 impl Default for Config {
@@ -92,6 +98,8 @@ impl Default for Config {
             traces: TracesConfig::default(),
             dashboard: DashboardConfig::default(),
             observability: ObservabilityConfig::default(),
+            quarantine: QuarantineConfig::default(),
+            housekeeping: HousekeepingConfig::default(),
         }
     }
 }

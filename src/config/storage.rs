@@ -22,6 +22,10 @@ pub struct DatabaseConfig {
     /// SQLite only: `full` makes every commit survive power loss, `normal` only a process
     /// crash (faster). Default `full`, since an acknowledged upload must never be lost.
     pub sqlite_synchronous: SqliteSynchronous,
+    /// MySQL protocol only: use `INSERT … RETURNING` where the server has it (MariaDB 10.5 or
+    /// newer). `false` takes the path MySQL 8 and TiDB need (affected-row counts) on MariaDB
+    /// as well; that path is chosen by itself on a server without `RETURNING`. Default `true`.
+    pub mysql_returning: bool,
 }
 
 impl Default for DatabaseConfig {
@@ -33,6 +37,7 @@ impl Default for DatabaseConfig {
             acquire_timeout_ms: 5_000,
             connect_timeout_ms: 5_000,
             sqlite_synchronous: SqliteSynchronous::Full,
+            mysql_returning: true,
         }
     }
 }

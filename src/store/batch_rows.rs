@@ -17,15 +17,17 @@ const BATCH_COLUMN_COUNT: usize = 14;
 /// A batch record's key: batch id and fingerprint.
 pub(super) type BatchKey = (String, String);
 
-/// Writes the batch records; returns the keys it wrote (a batch committed already is
-/// skipped).
+/// Writes the batch records, skipping a batch committed already. Returns the keys written;
+/// on the affected-rows path (`returning` false) every key when all were written, and `None`
+/// when some were not, since the server cannot tell which.
 pub(super) async fn insert_batch_rows(
     txn: &impl ConnectionTrait,
     backend: DbBackend,
+    returning: bool,
     group: &Group<'_>,
     inserted: &[usize],
     now: DateTime<Utc>,
-) -> Result<HashSet<BatchKey>, DbErr> {
+) -> Result<Option<HashSet<BatchKey>>, DbErr> {
     let count = |n: usize| Value::Int(Some(i32::try_from(n).unwrap_or(i32::MAX)));
     let mut claimed = HashSet::with_capacity(group.active.len());
     let pairs: Vec<(&CommitBatch, usize, bool)> = group
@@ -71,8 +73,26 @@ pub(super) async fn insert_batch_rows(
             BATCH_COLUMNS,
             &values_list(backend, rows.len(), BATCH_COLUMN_COUNT),
             "batch_id, fingerprint",
-            "batch_id, fingerprint",
+            if returning {
+                "batch_id, fingerprint"
+            } else {
+                ""
+            },
         );
+        if !returning {
+            let written = txn
+                .execute_raw(statement(backend, sql, values))
+                .await?
+                .rows_affected();
+            if usize::try_from(written).ok() != Some(rows.len()) {
+                return Ok(None);
+            }
+            claimed.extend(rows.iter().map(|(b, ..)| {
+                let (id, fingerprint) = b.key();
+                (id.to_owned(), fingerprint.to_owned())
+            }));
+            continue;
+        }
         for returned in txn.query_all_raw(statement(backend, sql, values)).await? {
             claimed.insert((
                 returned.try_get_by_index::<String>(0)?,
@@ -80,5 +100,5 @@ pub(super) async fn insert_batch_rows(
             ));
         }
     }
-    Ok(claimed)
+    Ok(Some(claimed))
 }

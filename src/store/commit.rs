@@ -7,10 +7,10 @@ use super::batch_rows::{BatchKey, insert_batch_rows};
 use super::batches::{KnownBatches, find_batches};
 use super::daily;
 use super::driver::Driver;
-use super::group::{CommitBatch, Group};
+use super::group::{CommitBatch, Group, batch_ids};
 use super::samples::{insert_health, insert_quarantine, rows_of_batches};
 use super::session::{CommitConn, Holds, Session, Txn};
-use super::{Store, StoreError, is_transient, is_unique_violation};
+use super::{Store, StoreError, WritePath, is_transient, is_unique_violation};
 use crate::domain::{Rules, StoredBatch};
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::sqlx::{Connection, MySql, Postgres, SqlStr, Sqlite};
@@ -53,8 +53,9 @@ pub struct GroupCommitted {
 enum Attempt {
     /// Committed; new rows per active batch, in order, and the alert events.
     Committed(Vec<usize>, Vec<AlertEvent>),
-    /// Rolled back: these batches (id and fingerprint) were already committed.
-    Taken(HashSet<BatchKey>),
+    /// Rolled back: these batches (id and fingerprint) were already committed; `None` when
+    /// the server could not say which (the affected-rows path): look them up.
+    Taken(Option<HashSet<BatchKey>>),
 }
 
 /// The record of `batch` among `known`, if the same batch was committed before.
@@ -81,6 +82,7 @@ impl Store {
             day,
             rules,
             copy: self.copies_samples(),
+            returning: self.write_path == WritePath::Returning,
         };
         match self.backend() {
             DbBackend::MySql => self.commit_held::<MySql>(conn, &commit).await,
@@ -123,6 +125,8 @@ struct Commit<'a> {
     rules: Option<&'a Rules>,
     /// Health rows go by `COPY` (PostgreSQL).
     copy: bool,
+    /// Batch records written are told by `RETURNING` (see `server`).
+    returning: bool,
 }
 
 impl Commit<'_> {
@@ -199,6 +203,20 @@ impl Commit<'_> {
                 // Rare: another request committed one of these batches since the lookup.
                 // Commit the rest; those are answered with the stored result.
                 Ok(Attempt::Taken(taken)) => {
+                    let taken = match taken {
+                        Some(taken) => taken,
+                        None => taken_since::<DB>(&mut *conn, batches, &active).await?,
+                    };
+                    if taken.is_empty() {
+                        // The record that was in the way is gone again: run it again.
+                        retries += 1;
+                        if retries > MAX_RETRIES {
+                            return Err(StoreError::Database(DbErr::Custom(
+                                "batch records conflicted but none is stored".to_owned(),
+                            )));
+                        }
+                        continue;
+                    }
                     active.retain(|&i| {
                         let (id, fingerprint) = batches[i].key();
                         !taken.contains(&(id.to_owned(), fingerprint.to_owned()))
@@ -266,6 +284,7 @@ impl Commit<'_> {
         write_group(
             Session::new(txn),
             copy,
+            self.returning,
             group,
             self.now,
             self.day,
@@ -280,6 +299,7 @@ impl Commit<'_> {
 async fn write_group<DB: Driver>(
     txn: Txn<'_, DB>,
     copy: bool,
+    returning: bool,
     group: &Group<'_>,
     now: DateTime<Utc>,
     day: NaiveDate,
@@ -316,20 +336,43 @@ async fn write_group<DB: Driver>(
         }
         None => Vec::new(),
     };
-    let claimed = insert_batch_rows(&txn, backend, group, &inserted, now).await?;
-    if claimed.len() < active.len() {
+    let claimed = insert_batch_rows(&txn, backend, returning, group, &inserted, now).await?;
+    if claimed
+        .as_ref()
+        .is_none_or(|claimed| claimed.len() < active.len())
+    {
         txn.rollback().await?;
-        return Ok(Attempt::Taken(
-            active
-                .iter()
-                .map(|&i| {
-                    let (id, fingerprint) = batches[i].key();
-                    (id.to_owned(), fingerprint.to_owned())
-                })
+        return Ok(Attempt::Taken(claimed.map(|claimed| {
+            keys(batches, active)
                 .filter(|key| !claimed.contains(key))
-                .collect(),
-        ));
+                .collect()
+        })));
     }
     txn.commit().await?;
     Ok(Attempt::Committed(inserted, alert_events))
+}
+
+/// The keys (batch id, fingerprint) of the `active` batches.
+fn keys<'a>(
+    batches: &'a [CommitBatch],
+    active: &'a [usize],
+) -> impl Iterator<Item = BatchKey> + 'a {
+    active.iter().map(|&i| {
+        let (id, fingerprint) = batches[i].key();
+        (id.to_owned(), fingerprint.to_owned())
+    })
+}
+
+/// After a rolled-back attempt on the affected-rows path: which of the `active` batches
+/// another transaction committed (their records are stored now).
+async fn taken_since<DB: Driver>(
+    conn: &mut DB::Connection,
+    batches: &[CommitBatch],
+    active: &[usize],
+) -> Result<HashSet<BatchKey>, StoreError> {
+    let ids = batch_ids(batches, active);
+    let stored = find_batches(&Session::<DB, _>::new(conn), &ids).await?;
+    Ok(keys(batches, active)
+        .filter(|(id, fingerprint)| stored.get(id).is_some_and(|f| f.contains_key(fingerprint)))
+        .collect())
 }

@@ -149,6 +149,8 @@ impl Store {
 /// adds to the counters already there.
 pub(super) fn upsert_sql(backend: DbBackend, rows: usize) -> String {
     let update = match backend {
+        // `VALUES(col)` here is deprecated since MySQL 8.0.20 in favour of a row alias
+        // (`AS new`), which MariaDB does not have; MySQL 8 and TiDB still accept it.
         DbBackend::MySql => {
             "ON DUPLICATE KEY UPDATE records = records + VALUES(records), \
              user_id = VALUES(user_id), last_seen = VALUES(last_seen)"

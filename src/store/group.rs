@@ -62,6 +62,17 @@ impl CommitBatch {
     }
 }
 
+/// The distinct batch ids of the `active` batches, sorted.
+pub(super) fn batch_ids<'a>(batches: &'a [CommitBatch], active: &[usize]) -> Vec<&'a str> {
+    let mut ids: Vec<&str> = active
+        .iter()
+        .map(|&i| batches[i].batch_id.as_str())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
 /// The batches one transaction writes.
 pub(super) struct Group<'a> {
     /// Every batch of the group.

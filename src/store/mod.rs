@@ -15,11 +15,13 @@ mod dashboard;
 mod devices;
 mod driver;
 mod group;
+mod housekeeping;
 mod keys;
 mod migrate;
 mod pg_copy;
 mod replay;
 mod samples;
+mod server;
 mod session;
 pub mod sql;
 mod stats;
@@ -31,13 +33,15 @@ pub use connect::{connect, sqlite_file};
 pub use dashboard::{BoundDevice, OpenAlert, QuarantinedDevice};
 pub use devices::DeviceImport;
 pub use group::CommitBatch;
+pub use housekeeping::{HousekeepingLock, SideTable};
 pub use keys::KeyInfo;
 pub use migrate::{lock_sqlite, migrate};
 pub use replay::Replayed;
+pub use server::WritePath;
 pub use session::CommitConn;
 pub use stats::TodayStats;
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, RuntimeErr};
+use sea_orm::{DatabaseConnection, DbBackend, DbErr, RuntimeErr};
 
 /// The database the service stores into, shared by all requests.
 #[derive(Debug, Clone)]
@@ -45,6 +49,8 @@ pub struct Store {
     db: DatabaseConnection,
     /// On PostgreSQL, the writer's health rows go by `COPY` (see `pg_copy`).
     postgres_copy: bool,
+    /// How the writer learns which batch records it wrote (see `server`).
+    write_path: WritePath,
 }
 
 impl Store {
@@ -53,6 +59,7 @@ impl Store {
         Self {
             db,
             postgres_copy: true,
+            write_path: WritePath::Returning,
         }
     }
 
@@ -183,6 +190,8 @@ fn is_transient(err: &DbErr) -> bool {
         code.as_ref(),
         // MySQL/MariaDB: deadlock, lock wait timeout.
         "1213" | "1205" | "40001"
+        // TiDB: write conflict (a transaction in optimistic mode).
+        | "9007"
         // PostgreSQL: deadlock detected, serialization failure.
         | "40P01"
         // SQLite: busy, locked.
@@ -196,45 +205,4 @@ fn is_unique_violation(err: &DbErr) -> bool {
         err.sql_err(),
         Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
     )
-}
-
-impl Store {
-    /// Fails on a MySQL-protocol server that cannot `INSERT IGNORE … RETURNING` (MySQL proper,
-    /// TiDB, MariaDB before 10.5): the commit needs it to tell new rows from duplicates.
-    pub async fn check_support(&self) -> Result<(), StoreError> {
-        if self.backend() != DbBackend::MySql {
-            return Ok(());
-        }
-        let row = self
-            .db
-            .query_one_raw(sea_orm::Statement::from_string(
-                DbBackend::MySql,
-                "SELECT VERSION() AS version",
-            ))
-            .await?;
-        let version: String = match row {
-            Some(row) => row.try_get("", "version")?,
-            None => String::new(),
-        };
-        if mariadb_has_returning(&version) {
-            Ok(())
-        } else {
-            Err(StoreError::Database(DbErr::Custom(format!(
-                "server version {version:?}: MariaDB 10.5 or newer is required on the MySQL \
-                 protocol (INSERT … RETURNING)"
-            ))))
-        }
-    }
-}
-
-fn mariadb_has_returning(version: &str) -> bool {
-    if !version.contains("MariaDB") {
-        return false;
-    }
-    let mut parts = version
-        .split(['.', '-'])
-        .map(|p| p.parse::<u32>().unwrap_or(0));
-    let major = parts.next().unwrap_or(0);
-    let minor = parts.next().unwrap_or(0);
-    (major, minor) >= (10, 5)
 }

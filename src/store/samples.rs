@@ -3,7 +3,7 @@
 
 use super::columns::{Column, HEALTH, HEALTH_NAMES, QUARANTINE_NAMES, Row, quarantine};
 use super::driver::Driver;
-use super::group::{CommitBatch, RowKey};
+use super::group::{CommitBatch, RowKey, batch_ids};
 use super::session::{Txn, exec_err};
 use super::sql::{IDS_PER_QUERY, insert_ignore, statement_chunks, values_list};
 use chrono::{DateTime, Utc};
@@ -146,12 +146,7 @@ pub(super) async fn insert_health<'a, DB: Driver>(
         // ones stored now, but for those that carried a reused id before this transaction.
         // (A concurrent transaction that stores the same samples under the same reused id
         // with other records makes both count them: only the counts are off, never the rows.)
-        let mut ids: Vec<&str> = active
-            .iter()
-            .map(|&i| batches[i].batch_id.as_str())
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
+        let ids = batch_ids(batches, active);
         let mut stored_now = rows_of_batches(txn, &ids).await?;
         stored_now.retain(|row| !earlier.contains(row));
         // Taken, so that a sample repeated within the group counts once: the first copy is

@@ -38,6 +38,8 @@ pub const DB_POOL: &str = "ljwx_db_pool_connections";
 pub const PROCESS_MEMORY: &str = "ljwx_process_resident_memory_bytes";
 /// CPU use of the process in percent of one core, at the last monitor sample.
 pub const PROCESS_CPU: &str = "ljwx_process_cpu_percent";
+/// Side-table rows deleted past their retention, by table.
+pub const HOUSEKEEPING_DELETED: &str = "ljwx_housekeeping_deleted_rows_total";
 
 /// Latency buckets in seconds: 1 ms … 30 s.
 const SECONDS_BUCKETS: &[f64] = &[
@@ -118,6 +120,10 @@ fn describe() {
         "Alert events by type, level and event (opened, escalated)."
     );
     describe_gauge!(DB_POOL, Unit::Count, "Database pool connections by state.");
+    describe_counter!(
+        HOUSEKEEPING_DELETED,
+        "Side-table rows deleted past their retention, by table."
+    );
     describe_gauge!(
         PROCESS_MEMORY,
         Unit::Bytes,

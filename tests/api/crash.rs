@@ -29,6 +29,11 @@ async fn mariadb_keeps_every_acknowledged_record_through_sigkill() {
     kill_during_uploads(Backend::MariaDb).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql8_path_keeps_every_acknowledged_record_through_sigkill() {
+    kill_during_uploads(Backend::MySql8).await;
+}
+
 async fn kill_during_uploads(backend: Backend) {
     let Some(db) = TestDb::create(backend).await else {
         return;
@@ -41,14 +46,13 @@ async fn kill_during_uploads(backend: Backend) {
     .await;
 
     // The counts of the commits are never folded before the kill: they must survive it.
-    let (mut server, base, _) = start_server_process(
-        &db.url,
-        &[
-            ("LJWX_WRITER__LINGER_MS", "20".to_owned()),
-            ("LJWX_WRITER__FOLD_MS", "3600000".to_owned()),
-        ],
-    )
-    .await;
+    let server_env = backend.server_env();
+    let mut env = server_env.clone();
+    env.extend([
+        ("LJWX_WRITER__LINGER_MS", "20".to_owned()),
+        ("LJWX_WRITER__FOLD_MS", "3600000".to_owned()),
+    ]);
+    let (mut server, base, _) = start_server_process(&db.url, &env).await;
     let client = reqwest::Client::new();
 
     let acked: Arc<Mutex<HashMap<String, i64>>> = Arc::default();
@@ -137,7 +141,7 @@ async fn kill_during_uploads(backend: Backend) {
     let stored_rows = scalar("SELECT COUNT(*) FROM t_user_health_data").await;
     assert!(scalar("SELECT COUNT(*) FROM t_device_daily_pending").await > 0);
     assert_eq!(scalar("SELECT COUNT(*) FROM t_device_daily").await, 0);
-    let (mut restarted, _, _) = start_server_process(&db.url, &[]).await;
+    let (mut restarted, _, _) = start_server_process(&db.url, &server_env).await;
     eventually(
         "the pending counts folded",
         Duration::from_secs(30),

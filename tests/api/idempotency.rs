@@ -3,8 +3,10 @@
 //! stored as the new batch they are.
 
 use crate::backend_tests;
-use crate::common::{Backend, Reply, TestApp, now};
+use crate::common::{Backend, Reply, TestApp, eventually, now};
+use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde_json::{Value, json};
+use std::time::Duration;
 
 backend_tests!(
     the_same_batch_again_returns_the_first_result_and_writes_nothing,
@@ -15,6 +17,36 @@ backend_tests!(
     generated_batch_ids_are_unique,
     replay_and_resent_samples_beside_new_batches_are_each_answered_right,
 );
+
+/// The database servers only: a transaction of the test holds a batch record while an
+/// upload waits for it, which needs row locks and a view of the waiting statement.
+mod committed_meanwhile {
+    use crate::common::Backend;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn mariadb() {
+        super::a_batch_committed_by_another_transaction_meanwhile_is_answered_as_replay(
+            Backend::MariaDb,
+        )
+        .await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn mysql8() {
+        super::a_batch_committed_by_another_transaction_meanwhile_is_answered_as_replay(
+            Backend::MySql8,
+        )
+        .await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::a_batch_committed_by_another_transaction_meanwhile_is_answered_as_replay(
+            Backend::Postgres,
+        )
+        .await
+    }
+}
 
 /// The answer fields a replay repeats.
 const ANSWER_FIELDS: [&str; 10] = [
@@ -359,6 +391,72 @@ async fn replay_and_resent_samples_beside_new_batches_are_each_answered_right(ba
         app.scalar("SELECT SUM(records) FROM t_device_daily").await,
         6,
         "the daily counters count each stored sample once"
+    );
+    app.stop().await;
+}
+
+/// The race the batch lookup cannot see: another transaction commits the same batch after
+/// the writer looked it up and before its own batch record is written. The writer's insert of
+/// the record waits for the other transaction, finds the record taken, rolls back, and
+/// answers with the stored result (on the affected-rows path by looking the record up after
+/// the rollback, since the server does not say which record was in the way).
+async fn a_batch_committed_by_another_transaction_meanwhile_is_answered_as_replay(
+    backend: Backend,
+) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    app.bind("WATCH0001", 1, 1, 1).await;
+    let t = now() - 700;
+    let records: Value = (0..3)
+        .map(|i| json!({"deviceSn": "WATCH0001", "heartRate": 70, "timestamp": t + i}))
+        .collect();
+    let first = app.upload(records.clone(), Some("first-id")).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    // The other transaction: the first batch's record renamed to the id about to be sent,
+    // uncommitted, so the lookup does not see it and the insert of the record must wait.
+    let other = app.db.begin().await.expect("begin");
+    other
+        .execute_unprepared("UPDATE t_ingest_batch SET batch_id = 'raced-id'")
+        .await
+        .expect("update");
+    let waiting = match backend {
+        Backend::Postgres => {
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO t_ingest_batch%'"
+        }
+        _ => {
+            "SELECT COUNT(*) FROM information_schema.processlist WHERE db = DATABASE() \
+             AND info LIKE 'INSERT IGNORE INTO t_ingest_batch%'"
+        }
+    };
+    let (again, ()) = tokio::join!(app.upload(records, Some("raced-id")), async {
+        eventually(
+            "the upload waits for the other transaction's batch record",
+            Duration::from_secs(10),
+            async || app.scalar(waiting).await > 0,
+        )
+        .await;
+        other.commit().await.expect("commit");
+    });
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(
+        again.headers["idempotent-replayed"], "true",
+        "{}",
+        again.text
+    );
+    assert_eq!(again.body["batch_id"], "raced-id");
+    for field in ANSWER_FIELDS.iter().filter(|f| **f != "batch_id") {
+        assert_eq!(
+            again.body[field], first.body[field],
+            "{field}: {}",
+            again.text
+        );
+    }
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM t_ingest_batch").await, 1);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM t_user_health_data").await,
+        3
     );
     app.stop().await;
 }

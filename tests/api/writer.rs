@@ -23,6 +23,11 @@ mod server_drops_connections {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn mysql8() {
+        super::a_connection_the_server_dropped_fails_no_upload(Backend::MySql8).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres() {
         super::a_connection_the_server_dropped_fails_no_upload(Backend::Postgres).await
     }
@@ -125,7 +130,7 @@ async fn a_connection_the_server_dropped_fails_no_upload(backend: Backend) {
     assert_eq!(first.status, 200, "{}", first.text);
     // Every other session on the test database ends, the writer's among them.
     let others = match backend {
-        Backend::MariaDb => {
+        Backend::MariaDb | Backend::MySql8 => {
             "SELECT CAST(id AS SIGNED) FROM information_schema.processlist \
              WHERE db = DATABASE() AND id <> CONNECTION_ID()"
         }
@@ -138,7 +143,7 @@ async fn a_connection_the_server_dropped_fails_no_upload(backend: Backend) {
     assert!(!sessions.is_empty(), "the writer holds a session");
     for id in sessions {
         match backend {
-            Backend::MariaDb => app.exec(&format!("KILL {id}")).await,
+            Backend::MariaDb | Backend::MySql8 => app.exec(&format!("KILL {id}")).await,
             _ => {
                 app.exec(&format!("SELECT pg_terminate_backend({id})"))
                     .await

@@ -95,8 +95,8 @@ pub fn now() -> i64 {
 }
 
 /// Runs each listed `async fn name(backend: Backend)` once per backend, as
-/// `sqlite::name`, `mariadb::name`, `postgres::name`, `sqlite_redis::name` and
-/// `sqlite_redis_cluster::name`.
+/// `sqlite::name`, `mariadb::name`, `mysql8::name` (MariaDB on MySQL 8's write path),
+/// `postgres::name`, `sqlite_redis::name` and `sqlite_redis_cluster::name`.
 #[macro_export]
 macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {
@@ -113,6 +113,14 @@ macro_rules! backend_tests {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name($crate::common::Backend::MariaDb).await
+                }
+            )*
+        }
+        mod mysql8 {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::MySql8).await
                 }
             )*
         }
