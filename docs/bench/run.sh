@@ -10,6 +10,7 @@
 # Only loopback is used. Server settings come from the environment (LJWX_*), so sweeps
 # can vary them: LJWX_WRITER__MAX_ROWS=2000 docs/bench/run.sh postgres out.json --mode open --rate 800
 # LJWX_DEVICES__AUTH=required runs the load with a gateway key (docs/bench/auth.sh).
+# PREPARE=script runs before the server starts (see below).
 set -euo pipefail
 backend=$1; out=$2; shift 2
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -27,6 +28,9 @@ port=18001
 export DATABASE_URL=$url LJWX_LISTEN=127.0.0.1:$port RUST_LOG=${RUST_LOG:-warn}
 "$bin/ljwx-stress" bindings --devices 1000 > "$work/bindings.csv"
 "$server_bin" --config /nonexistent devices import "$work/bindings.csv" > /dev/null
+# PREPARE=script runs `script BACKEND DATABASE_URL` on the migrated database before the server
+# starts (docs/bench/housekeeping.sh fills the quarantine with it).
+[ -n "${PREPARE:-}" ] && "$PREPARE" "$backend" "$url"
 # With device keys on (LJWX_DEVICES__AUTH=optional|required) the load carries a gateway key of
 # customer 1, which every test device is bound to.
 key_args=()
