@@ -1,5 +1,6 @@
 //! The service's parts as `/api/health` and the dashboard both report them, checked once by
-//! [`check`]: the database (a round trip), the device cache (its Redis level), the writer.
+//! [`check`]: the database (a round trip), the device cache (its Redis level), the writer,
+//! and the read replica as its watcher last found it.
 
 use crate::devices::DeviceDirectory;
 use crate::ingest::Writer;
@@ -24,6 +25,8 @@ pub struct Components {
     pub queue_capacity: usize,
     /// Writer tasks.
     pub writers: usize,
+    /// The read replica's last check, if one is configured.
+    pub replica: Option<crate::store::ReplicaStatus>,
 }
 
 impl Components {
@@ -50,5 +53,42 @@ pub async fn check(store: &Store, writer: &Writer, devices: &DeviceDirectory) ->
         queued_rows: writer.queued_rows(),
         queue_capacity: writer.capacity(),
         writers: writer.tasks(),
+        replica: store.replica_status(),
+    }
+}
+
+/// Owns the task that checks the read replica; [`ReplicaWatch::shutdown`] stops it.
+pub struct ReplicaWatch {
+    handle: tokio::task::JoinHandle<()>,
+    stop: tokio_util::sync::CancellationToken,
+}
+
+/// Checks the replica of `store` every `every` (reads follow the result); `None` without a
+/// replica.
+pub fn watch_replica(store: Store, every: Duration) -> Option<ReplicaWatch> {
+    store.replica_status()?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let token = stop.clone();
+    let handle = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = token.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            store.check_replica(PING_TIMEOUT).await;
+        }
+    });
+    Some(ReplicaWatch { handle, stop })
+}
+
+impl ReplicaWatch {
+    /// Stops the checks and waits for the task.
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        if let Err(err) = self.handle.await {
+            tracing::error!(error = %err, "Replica watch task failed.");
+        }
     }
 }

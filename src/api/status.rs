@@ -66,6 +66,9 @@ pub struct ComponentStatus {
     /// Writer only: most rows the queue holds; uploads beyond get 503.
     #[oai(skip_serializing_if_is_none)]
     pub queue_capacity: Option<u64>,
+    /// Replica only: seconds it is behind the primary, where the server reports it.
+    #[oai(skip_serializing_if_is_none)]
+    pub lag_seconds: Option<f64>,
 }
 
 /// Components the service needs.
@@ -77,6 +80,11 @@ pub struct Components {
     pub cache: ComponentStatus,
     /// The path that commits uploads.
     pub writer: ComponentStatus,
+    /// The read replica (`database.read_url`), when one is configured: `down` means the
+    /// dashboard, statistics and alert listings read from the primary meanwhile. Not needed
+    /// for `healthy`.
+    #[oai(skip_serializing_if_is_none)]
+    pub replica: Option<ComponentStatus>,
 }
 
 /// Health of the service.
@@ -175,6 +183,7 @@ impl StatusApi {
                     latency_ms: Some(checked.database_ms),
                     queued_rows: None,
                     queue_capacity: None,
+                    lag_seconds: None,
                 },
                 cache: ComponentStatus {
                     status: if checked.cache_degraded() {
@@ -190,6 +199,7 @@ impl StatusApi {
                     latency_ms: None,
                     queued_rows: None,
                     queue_capacity: None,
+                    lag_seconds: None,
                 },
                 // The writer commits through the database: it is up when the database is.
                 writer: ComponentStatus {
@@ -198,7 +208,21 @@ impl StatusApi {
                     latency_ms: None,
                     queued_rows: Some(checked.queued_rows as u64),
                     queue_capacity: Some(checked.queue_capacity as u64),
+                    lag_seconds: None,
                 },
+                replica: checked.replica.map(|replica| ComponentStatus {
+                    status: up(replica.up),
+                    kind: if replica.up {
+                        "read_replica"
+                    } else {
+                        "read_replica (reads from the primary)"
+                    }
+                    .to_owned(),
+                    latency_ms: Some(replica.latency_ms),
+                    queued_rows: None,
+                    queue_capacity: None,
+                    lag_seconds: replica.lag_seconds,
+                }),
             },
         };
         if checked.healthy() {

@@ -19,6 +19,7 @@ use crate::api::{
 use crate::config::Config;
 use crate::dashboard::{Dashboard, Feed, FeedTask, Sources};
 use crate::devices::{DeviceDirectory, DeviceKeys, KeysTask};
+use crate::health::ReplicaWatch;
 use crate::housekeeping::{self, HousekeepingTask};
 use crate::ingest::activity::{Activity, ActivityTask};
 use crate::ingest::{Ingest, Writer, WriterTasks};
@@ -113,13 +114,26 @@ pub struct App {
     dashboard: Dashboard,
     feed_task: FeedTask,
     housekeeping_task: HousekeepingTask,
+    replica_watch: Option<ReplicaWatch>,
 }
 
 impl App {
     /// Opens and migrates the database of `config` and builds the service.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let zone = Zone::from_config(config.timezone.as_deref())?;
-        let store = open_storage(&config).await?;
+        let mut store = open_storage(&config).await?;
+        if let Some(url) = &config.database.read_url {
+            let replica = store::connect_replica(&config.database, url.expose())
+                .await
+                .map_err(StartupError::Database)?;
+            store = store.with_replica(replica);
+            // Reads go to the replica from the first request if it answers now.
+            store.check_replica(crate::health::PING_TIMEOUT).await;
+        }
+        let replica_watch = crate::health::watch_replica(
+            store.clone(),
+            Duration::from_millis(config.database.replica_check_ms),
+        );
         let redis = Redis::connect(&config.redis)
             .await
             .map_err(|err| StartupError::Redis(err.to_string()))?;
@@ -179,6 +193,7 @@ impl App {
             dashboard,
             feed_task,
             housekeeping_task,
+            replica_watch,
         })
     }
 
@@ -312,6 +327,9 @@ impl App {
     pub async fn close(self) {
         self.feed_task.shutdown().await;
         self.housekeeping_task.shutdown().await;
+        if let Some(watch) = self.replica_watch {
+            watch.shutdown().await;
+        }
         self.writer_tasks.shutdown().await;
         self.keys_task.shutdown().await;
         self.activity_task.shutdown().await;

@@ -26,6 +26,14 @@ pub struct DatabaseConfig {
     /// newer). `false` takes the path MySQL 8 and TiDB need (affected-row counts) on MariaDB
     /// as well; that path is chosen by itself on a server without `RETURNING`. Default `true`.
     pub mysql_returning: bool,
+    /// A read replica of the same database (seed §3.1), e.g.
+    /// `postgres://user:pass@replica/db` (`LJWX_DATABASE__READ_URL`): dashboard pages,
+    /// `/api/stats` and alert listings read from it while it answers (checked every
+    /// `replica_check_ms`), the primary otherwise; writes never go to it. Unset (default):
+    /// everything reads from `url`.
+    pub read_url: Option<Secret>,
+    /// How often the replica's round trip and lag are checked, in milliseconds. Default 2000.
+    pub replica_check_ms: u64,
 }
 
 impl Default for DatabaseConfig {
@@ -38,6 +46,8 @@ impl Default for DatabaseConfig {
             connect_timeout_ms: 5_000,
             sqlite_synchronous: SqliteSynchronous::Full,
             mysql_returning: true,
+            read_url: None,
+            replica_check_ms: 2_000,
         }
     }
 }

@@ -335,11 +335,15 @@ impl Store {
         let query = t_alert_info::Entity::find()
             .filter(cond)
             .order_by_desc(C::Id);
-        let total = query.clone().count(&self.db).await?;
+        let total = query.clone().count(self.reader()).await?;
         let Some(offset) = page_offset(page, page_size, total) else {
             return Ok((Vec::new(), total));
         };
-        let items = query.offset(offset).limit(page_size).all(&self.db).await?;
+        let items = query
+            .offset(offset)
+            .limit(page_size)
+            .all(self.reader())
+            .await?;
         Ok((items, total))
     }
 

@@ -54,6 +54,23 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbEr
     Database::connect(options).await
 }
 
+/// Opens the pool of the read replica at `url` with the settings of `config`, lazily: a
+/// replica that is down at start is not an error (reads go to the primary until it answers).
+pub async fn connect_replica(
+    config: &DatabaseConfig,
+    url: &str,
+) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(config.max_connections)
+        .min_connections(0)
+        .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms))
+        .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
+        .connect_lazy(true)
+        .sqlx_logging(false);
+    Database::connect(options).await
+}
+
 /// The file of a SQLite database URL; `None` for one in memory, or another database.
 pub fn sqlite_file(url: &str) -> Option<&Path> {
     url.strip_prefix("sqlite://")

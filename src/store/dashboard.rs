@@ -58,7 +58,7 @@ impl Store {
             .filter(C::Status.is_in(AlertStatus::OPEN.map(AlertStatus::as_str)))
             .group_by(C::Level)
             .into_tuple()
-            .all(&self.db)
+            .all(self.reader())
             .await?;
         Ok(rows
             .into_iter()
@@ -73,7 +73,7 @@ impl Store {
             .filter(C::Status.is_in(AlertStatus::OPEN.map(AlertStatus::as_str)))
             .order_by_desc(C::Id)
             .limit(limit)
-            .all(&self.db)
+            .all(self.reader())
             .await?;
         let names = self
             .user_names(alerts.iter().filter_map(|a| a.user_id).collect())
@@ -100,7 +100,7 @@ impl Store {
             .column(sys_user::Column::UserName)
             .filter(sys_user::Column::Id.is_in(ids))
             .into_tuple()
-            .all(&self.db)
+            .all(self.reader())
             .await?;
         Ok(rows
             .into_iter()
@@ -121,7 +121,7 @@ impl Store {
             .filter(U::DeviceSn.is_not_null())
             .filter(U::DeviceSn.ne(""))
             .filter(U::IsDeleted.eq(0));
-        let total = query.clone().count(&self.db).await?;
+        let total = query.clone().count(self.reader()).await?;
         let Some(offset) = page_offset(page, page_size, total) else {
             return Ok((Vec::new(), total));
         };
@@ -129,7 +129,7 @@ impl Store {
             .order_by_asc(U::DeviceSn)
             .offset(offset)
             .limit(page_size)
-            .all(&self.db)
+            .all(self.reader())
             .await?;
         let serials: Vec<String> = users.iter().filter_map(|u| u.device_sn.clone()).collect();
         let mut last_seen: HashMap<String, DateTime<Utc>> = HashMap::new();
@@ -143,7 +143,7 @@ impl Store {
                 .filter(D::DeviceSn.is_in(serials.clone()))
                 .group_by(D::DeviceSn)
                 .into_tuple()
-                .all(&self.db)
+                .all(self.reader())
                 .await?;
             last_seen.extend(seen);
             let counts: Vec<(String, i64)> = device_daily::Entity::find()
@@ -153,7 +153,7 @@ impl Store {
                 .filter(D::Day.eq(day))
                 .filter(D::DeviceSn.is_in(serials))
                 .into_tuple()
-                .all(&self.db)
+                .all(self.reader())
                 .await?;
             today.extend(counts);
         }
@@ -188,7 +188,7 @@ impl Store {
             .column_as(Expr::col(Q::CreateTime).max(), "last_arrival")
             .group_by(Q::DeviceSn);
         // Counting the groups counts the devices.
-        let total = per_device.clone().count(&self.db).await?;
+        let total = per_device.clone().count(self.reader()).await?;
         let Some(offset) = page_offset(page, page_size, total) else {
             return Ok((Vec::new(), total));
         };
@@ -197,7 +197,7 @@ impl Store {
             .offset(offset)
             .limit(page_size)
             .into_tuple()
-            .all(&self.db)
+            .all(self.reader())
             .await?;
         let devices = rows
             .into_iter()

@@ -20,6 +20,7 @@ mod keys;
 mod migrate;
 mod pg_copy;
 mod replay;
+mod replica;
 mod samples;
 mod server;
 mod session;
@@ -29,7 +30,7 @@ mod stats;
 pub use admin::AdminSession;
 pub use alerts::{AlertEvent, AlertFilter, Transition, TransitionOutcome};
 pub use commit::{Committed, GroupCommitted};
-pub use connect::{connect, sqlite_file};
+pub use connect::{connect, connect_replica, sqlite_file};
 pub use dashboard::{BoundDevice, OpenAlert, QuarantinedDevice};
 pub use devices::DeviceImport;
 pub use group::CommitBatch;
@@ -37,6 +38,7 @@ pub use housekeeping::{HousekeepingLock, SideTable};
 pub use keys::KeyInfo;
 pub use migrate::{lock_sqlite, migrate};
 pub use replay::Replayed;
+pub use replica::ReplicaStatus;
 pub use server::WritePath;
 pub use session::CommitConn;
 pub use stats::TodayStats;
@@ -51,6 +53,8 @@ pub struct Store {
     postgres_copy: bool,
     /// How the writer learns which batch records it wrote (see `server`).
     write_path: WritePath,
+    /// The read replica, if one is configured (see `replica`).
+    replica: Option<replica::Replica>,
 }
 
 impl Store {
@@ -60,6 +64,7 @@ impl Store {
             db,
             postgres_copy: true,
             write_path: WritePath::Returning,
+            replica: None,
         }
     }
 

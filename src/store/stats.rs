@@ -30,7 +30,7 @@ impl Store {
              FROM t_device_daily WHERE day = {param}"
         );
         let row = self
-            .db
+            .reader()
             .query_one_raw(Statement::from_sql_and_values(
                 backend,
                 sql,

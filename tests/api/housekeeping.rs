@@ -10,20 +10,8 @@ use tokio_util::sync::CancellationToken;
 
 backend_tests!(side_tables_lose_only_rows_past_their_retention);
 
-/// The database servers only: the lock is theirs (a SQLite file has one process).
-mod one_instance_at_a_time {
-    use crate::common::Backend;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn mariadb() {
-        super::a_second_instance_leaves_housekeeping_to_the_first(Backend::MariaDb).await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        super::a_second_instance_leaves_housekeeping_to_the_first(Backend::Postgres).await
-    }
-}
+// The database servers only: the lock is theirs (a SQLite file has one process).
+crate::server_tests!(one_instance_at_a_time: a_second_instance_leaves_housekeeping_to_the_first);
 
 /// A time long past, as a literal each backend reads as UTC.
 fn long_ago(backend: Backend) -> &'static str {

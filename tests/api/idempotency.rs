@@ -18,35 +18,9 @@ backend_tests!(
     replay_and_resent_samples_beside_new_batches_are_each_answered_right,
 );
 
-/// The database servers only: a transaction of the test holds a batch record while an
-/// upload waits for it, which needs row locks and a view of the waiting statement.
-mod committed_meanwhile {
-    use crate::common::Backend;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn mariadb() {
-        super::a_batch_committed_by_another_transaction_meanwhile_is_answered_as_replay(
-            Backend::MariaDb,
-        )
-        .await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn mysql8() {
-        super::a_batch_committed_by_another_transaction_meanwhile_is_answered_as_replay(
-            Backend::MySql8,
-        )
-        .await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        super::a_batch_committed_by_another_transaction_meanwhile_is_answered_as_replay(
-            Backend::Postgres,
-        )
-        .await
-    }
-}
+// The database servers only: a transaction of the test holds a batch record while an
+// upload waits for it, which needs row locks and a view of the waiting statement.
+crate::server_tests!(committed_meanwhile: a_batch_committed_by_another_transaction_meanwhile_is_answered_as_replay);
 
 /// The answer fields a replay repeats.
 const ANSWER_FIELDS: [&str; 10] = [

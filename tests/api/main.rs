@@ -18,6 +18,7 @@ mod notifications;
 mod openapi;
 mod otlp;
 mod privacy;
+mod replica;
 mod schema;
 mod sessions;
 mod stats;

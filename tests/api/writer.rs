@@ -13,25 +13,8 @@ backend_tests!(
     shutdown_commits_queued_uploads_before_exit,
 );
 
-/// The database servers only: SQLite has no connection a server could drop.
-mod server_drops_connections {
-    use crate::common::Backend;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn mariadb() {
-        super::a_connection_the_server_dropped_fails_no_upload(Backend::MariaDb).await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn mysql8() {
-        super::a_connection_the_server_dropped_fails_no_upload(Backend::MySql8).await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        super::a_connection_the_server_dropped_fails_no_upload(Backend::Postgres).await
-    }
-}
+// The database servers only: SQLite has no connection a server could drop.
+crate::server_tests!(server_drops_connections: a_connection_the_server_dropped_fails_no_upload);
 
 fn records(device: &str, from: i64, count: i64) -> Value {
     Value::Array(

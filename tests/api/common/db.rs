@@ -120,9 +120,16 @@ impl TestDb {
             });
         };
         let admin_url = configured(var, &format!("the {backend:?} variant"))?;
+        Some(Self::create_on(backend, admin_url).await)
+    }
+
+    /// A fresh, empty database on the server of `admin_url` (a database server of
+    /// `backend`'s kind).
+    pub async fn create_on(backend: Backend, admin_url: String) -> TestDb {
+        let name = format!("ljwx_t_{}", uuid_simple());
         let admin = Database::connect(&admin_url)
             .await
-            .unwrap_or_else(|err| panic!("{var}={admin_url} is set but unreachable: {err}"));
+            .unwrap_or_else(|err| panic!("{admin_url} is set but unreachable: {err}"));
         admin
             .execute_unprepared(&format!("CREATE DATABASE {name}"))
             .await
@@ -131,14 +138,14 @@ impl TestDb {
         let base = admin_url
             .rsplit_once('/')
             .map_or(admin_url.as_str(), |(base, _)| base);
-        Some(TestDb {
+        TestDb {
             url: format!("{base}/{name}"),
             redis_prefix: format!("{name}:"),
             backend,
             admin_url: Some(admin_url),
             name,
             _dir: None,
-        })
+        }
     }
 }
 

@@ -151,6 +151,33 @@ macro_rules! backend_tests {
     };
 }
 
+/// Runs `async fn test(backend: Backend)` on the database servers only, as `module::mariadb`,
+/// `module::mysql8` and `module::postgres`: for what SQLite has not (connections a server
+/// drops, row locks another session holds, server locks, replicas).
+#[macro_export]
+macro_rules! server_tests {
+    ($module:ident: $test:ident) => {
+        mod $module {
+            use $crate::common::Backend;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mariadb() {
+                super::$test(Backend::MariaDb).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mysql8() {
+                super::$test(Backend::MySql8).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$test(Backend::Postgres).await
+            }
+        }
+    };
+}
+
 /// Runs each listed `async fn name(backend: Backend)` once on a single Redis node and once
 /// on the Redis Cluster, as `redis_node::name` and `redis_cluster::name`.
 #[macro_export]
