@@ -3,7 +3,8 @@
 
 use super::format::thousands;
 use super::{
-    Dashboard, Flash, Nav, Pager, Session, csrf_refused, encode, error_page, html, unavailable,
+    Dashboard, Flash, KeysetPager, Nav, Pager, Session, csrf_refused, encode, error_page, html,
+    unavailable,
 };
 use askama::Template;
 use chrono::Utc;
@@ -18,8 +19,8 @@ use tracing::{error, info};
 pub struct DevicesQuery {
     /// Page of the bound devices, from 1.
     page: Option<u64>,
-    /// Page of the unknown devices, from 1.
-    unknown_page: Option<u64>,
+    /// The quarantine list starts after this serial number (its first page without).
+    unknown_after: Option<String>,
     /// Device of the last replay.
     replayed: Option<String>,
     /// Samples it stored.
@@ -70,20 +71,22 @@ pub async fn page(
 ) -> Response {
     let q = query.0;
     let page = q.page.unwrap_or(1).max(1);
-    let unknown_page = q.unknown_page.unwrap_or(1).max(1);
+    let unknown_after = q.unknown_after.clone().filter(|s| !s.is_empty());
     let size = dashboard.page_size;
     let store = &dashboard.sources.store;
     let zone = dashboard.sources.zone;
     let today = zone.day(Utc::now());
     let found = async {
         let bound = store.bound_devices(today, page, size).await?;
-        let unknown = store.quarantined_devices(unknown_page, size).await?;
+        let unknown = store
+            .quarantined_devices(unknown_after.as_deref(), size)
+            .await?;
         let serials: Vec<String> = unknown.0.iter().map(|d| d.device_sn.clone()).collect();
         let bindings = store.lookup_bindings(&serials).await?;
         Ok::<_, crate::store::StoreError>((bound, unknown, bindings))
     }
     .await;
-    let ((bound, bound_total), (unknown, unknown_total), bindings) = match found {
+    let ((bound, bound_total), (unknown, more_unknown), bindings) = match found {
         Ok(found) => found,
         Err(err) => {
             error!(error = %err, "Devices page: query failed.");
@@ -101,8 +104,13 @@ pub async fn page(
         ))),
         (None, None) => None,
     };
-    let link =
-        |page: u64, unknown_page: u64| format!("/devices?page={page}&unknown_page={unknown_page}");
+    let link = |page: u64, unknown_after: Option<&str>| match unknown_after {
+        Some(after) => format!("/devices?page={page}&unknown_after={}", encode(after)),
+        None => format!("/devices?page={page}"),
+    };
+    let next_unknown = more_unknown
+        .then(|| unknown.last().map(|d| link(page, Some(&d.device_sn))))
+        .flatten();
     html(&DevicesPage {
         nav: Nav::new("devices", &session),
         flash,
@@ -120,7 +128,9 @@ pub async fn page(
                 device: d.device_sn,
             })
             .collect(),
-        bound_pager: Pager::html(page, size, bound_total, |n| link(n, unknown_page)),
+        bound_pager: Pager::html(page, size, bound_total, |n| {
+            link(n, unknown_after.as_deref())
+        }),
         unknown: unknown
             .into_iter()
             .map(|d| UnknownRow {
@@ -130,7 +140,10 @@ pub async fn page(
                 device: d.device_sn,
             })
             .collect(),
-        unknown_pager: Pager::html(unknown_page, size, unknown_total, |n| link(page, n)),
+        unknown_pager: KeysetPager::html(
+            unknown_after.is_some().then(|| link(page, None)),
+            next_unknown,
+        ),
     })
 }
 

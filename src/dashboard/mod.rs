@@ -338,6 +338,23 @@ impl Pager {
     }
 }
 
+/// Navigation under a list paged by key (no page numbers, no total): back to the first page,
+/// and on to the rows after the last one shown.
+#[derive(Template)]
+#[template(path = "fragments/keyset_pager.html")]
+struct KeysetPager {
+    first: Option<String>,
+    next: Option<String>,
+}
+
+impl KeysetPager {
+    /// HTML of the navigation; `first` links the first page (none on it), `next` the rows
+    /// after this page (none on the last).
+    fn html(first: Option<String>, next: Option<String>) -> String {
+        fragments::render(&KeysetPager { first, next })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

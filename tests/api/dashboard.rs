@@ -10,7 +10,54 @@ backend_tests!(
     pages_render_uploaded_data,
     replay_moves_quarantined_samples_once_bound,
     live_stream_pushes_new_data,
+    quarantine_list_pages_by_serial,
 );
+
+/// The quarantine list pages by serial number: each page after the last serial shown, a
+/// link to the next one only while more follow.
+async fn quarantine_list_pages_by_serial(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, |c| c.dashboard.page_size = 2).await else {
+        return;
+    };
+    let t = now() - 6_000;
+    for (n, device) in ["STRAYC", "STRAYA", "STRAYB"].iter().enumerate() {
+        let reply = app
+            .upload(
+                json!([{"deviceSn": device, "heartRate": 70, "timestamp": t + n as i64}]),
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+    let supervisor = app.login().await;
+    let rows = |page: &str| -> Vec<String> {
+        page.split("<tr id=\"unknown-")
+            .skip(1)
+            .filter_map(|r| r.split('"').next().map(str::to_owned))
+            .collect()
+    };
+    let first = supervisor.get("/devices").await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_eq!(rows(&first.text), ["STRAYA", "STRAYB"]);
+    let next = first
+        .text
+        .split("href=\"")
+        .filter_map(|h| h.split('"').next())
+        .find(|h| h.contains("unknown_after="))
+        .expect("a link to the next page")
+        .replace("&#38;", "&");
+    assert!(next.ends_with("unknown_after=STRAYB"), "{next}");
+    let second = supervisor.get(&next).await;
+    assert_eq!(second.status, 200, "{}", second.text);
+    assert_eq!(rows(&second.text), ["STRAYC"]);
+    assert!(
+        !second.text.contains("unknown_after=STRAYC"),
+        "no next page after the last: {}",
+        second.text
+    );
+    assert!(second.text.contains("← first</a>"), "{}", second.text);
+    app.stop().await;
+}
 
 async fn pages_render_uploaded_data(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {

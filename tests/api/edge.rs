@@ -256,7 +256,7 @@ async fn a_page_beyond_the_data_is_empty() {
     let supervisor = app.login().await;
     for path in [
         "/alerts?page=434963328693134528",
-        "/devices?page=18446744073709551615&unknown_page=18446744073709551615",
+        "/devices?page=18446744073709551615&unknown_after=%FF%FE%3Cx%3E",
     ] {
         let page = supervisor.get(path).await;
         assert_eq!(page.status, 200, "{path}: {}", page.text);
