@@ -10,6 +10,7 @@ mod dashboard;
 mod devices;
 mod drain;
 mod edge;
+mod galera;
 mod housekeeping;
 mod idempotency;
 mod keys;
