@@ -185,20 +185,23 @@ fn is_unavailable(err: &DbErr) -> bool {
 /// Deadlocks, serialization failures and lock timeouts: the transaction did nothing and may
 /// simply be run again.
 fn is_transient(err: &DbErr) -> bool {
-    let Some(code) = sqlx_error(err)
-        .and_then(|e| e.as_database_error())
-        .and_then(|e| e.code())
-    else {
+    let Some(err) = sqlx_error(err).and_then(|e| e.as_database_error()) else {
+        return false;
+    };
+    // The MySQL protocol's errors are told by number: their SQLSTATE is `HY000` for a lock
+    // wait timeout and TiDB's write conflict.
+    if let Some(mysql) = err.try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>() {
+        // Deadlock (also a Galera certification failure), lock wait timeout, TiDB write
+        // conflict (a transaction in optimistic mode).
+        return matches!(mysql.number(), 1213 | 1205 | 9007);
+    }
+    let Some(code) = err.code() else {
         return false;
     };
     matches!(
         code.as_ref(),
-        // MySQL/MariaDB: deadlock, lock wait timeout.
-        "1213" | "1205" | "40001"
-        // TiDB: write conflict (a transaction in optimistic mode).
-        | "9007"
-        // PostgreSQL: deadlock detected, serialization failure.
-        | "40P01"
+        // PostgreSQL: serialization failure, deadlock detected.
+        "40001" | "40P01"
         // SQLite: busy, locked.
         | "5" | "6" | "517" | "261"
     )
