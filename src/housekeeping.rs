@@ -123,9 +123,21 @@ pub async fn run_once(
     pace: Pace,
     stop: &CancellationToken,
 ) -> Result<Option<Vec<(SideTable, u64)>>, crate::store::StoreError> {
-    let Some(_lock) = store.try_housekeeping_lock().await? else {
+    let Some(lock) = store.try_housekeeping_lock().await? else {
         return Ok(None);
     };
+    let trimmed = trim(store, retention, pace, stop).await;
+    lock.release().await;
+    trimmed.map(Some)
+}
+
+/// Deletes what is past its retention in each table, in batches, until done or `stop`.
+async fn trim(
+    store: &Store,
+    retention: &Retention,
+    pace: Pace,
+    stop: &CancellationToken,
+) -> Result<Vec<(SideTable, u64)>, crate::store::StoreError> {
     let mut done = Vec::new();
     for table in SideTable::ALL {
         let Some(cutoff) = retention.cutoff(table, Utc::now()) else {
@@ -149,5 +161,5 @@ pub async fn run_once(
         }
         done.push((table, deleted));
     }
-    Ok(Some(done))
+    Ok(done)
 }

@@ -87,10 +87,9 @@ fn delete_sql(backend: DbBackend, table: SideTable, limit: usize) -> String {
     }
 }
 
-/// The housekeeping lock, held until dropped (its connection goes back to the pool, or is
-/// closed, which releases the lock either way).
+/// The housekeeping lock, held until [`HousekeepingLock::release`]d or dropped.
 pub struct HousekeepingLock {
-    _conn: Option<HeldConnection>,
+    conn: Option<HeldConnection>,
 }
 
 enum HeldConnection {
@@ -98,32 +97,36 @@ enum HeldConnection {
     Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
 }
 
+impl HousekeepingLock {
+    /// Releases the lock; its connection goes back to the pool.
+    pub async fn release(mut self) {
+        match self.conn.take() {
+            Some(HeldConnection::MySql(mut conn)) => {
+                let _ = sqlx::query("SELECT RELEASE_LOCK(?)")
+                    .bind(LOCK_NAME)
+                    .execute(&mut *conn)
+                    .await;
+            }
+            Some(HeldConnection::Postgres(mut conn)) => {
+                let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+                    .bind(LOCK_KEY)
+                    .execute(&mut *conn)
+                    .await;
+            }
+            None => {}
+        }
+    }
+}
+
 impl Drop for HousekeepingLock {
     fn drop(&mut self) {
-        // Release explicitly so that the pooled connection does not keep the lock; if the
-        // runtime is gone, closing the connection releases it.
-        let Some(conn) = self._conn.take() else {
-            return;
-        };
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        runtime.spawn(async move {
-            match conn {
-                HeldConnection::MySql(mut conn) => {
-                    let _ = sqlx::query("SELECT RELEASE_LOCK(?)")
-                        .bind(LOCK_NAME)
-                        .execute(&mut *conn)
-                        .await;
-                }
-                HeldConnection::Postgres(mut conn) => {
-                    let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-                        .bind(LOCK_KEY)
-                        .execute(&mut *conn)
-                        .await;
-                }
-            }
-        });
+        // Not released (dropped on an error): the connection is closed rather than returned
+        // to the pool still holding the lock, and the server releases it with the session.
+        match self.conn.take() {
+            Some(HeldConnection::MySql(conn)) => drop(conn.detach()),
+            Some(HeldConnection::Postgres(conn)) => drop(conn.detach()),
+            None => {}
+        }
     }
 }
 
@@ -164,9 +167,9 @@ impl Store {
                     .map_err(conn_err)?;
                 got.then_some(HeldConnection::Postgres(conn))
             }
-            _ => return Ok(Some(HousekeepingLock { _conn: None })),
+            _ => return Ok(Some(HousekeepingLock { conn: None })),
         };
-        Ok(conn.map(|conn| HousekeepingLock { _conn: Some(conn) }))
+        Ok(conn.map(|conn| HousekeepingLock { conn: Some(conn) }))
     }
 
     /// Deletes at most `limit` rows of `table` older than `cutoff`, oldest first, in one
