@@ -119,7 +119,7 @@ impl DeviceDirectory {
         if misses.is_empty() {
             return Ok(found);
         }
-        for (wanted, lookup) in self.join_or_start(misses) {
+        for (wanted, lookup) in self.join_or_start(misses, &mut found) {
             let answers = lookup.await.map_err(|err| copy_error(&err))?;
             for device in wanted {
                 if let Some(Some(binding)) = answers.get(&device) {
@@ -157,18 +157,36 @@ impl DeviceDirectory {
     }
 
     /// Groups `misses` by the lookup that answers them: lookups already under way for some,
-    /// and one new lookup for the rest.
-    fn join_or_start(&self, misses: Vec<String>) -> Vec<(Vec<String>, Pending)> {
+    /// and one new lookup for the rest. A miss that a lookup answered since it was missed
+    /// (the lookup fills L1 before it leaves `pending`) goes into `found` instead.
+    fn join_or_start(
+        &self,
+        misses: Vec<String>,
+        found: &mut HashMap<String, Binding>,
+    ) -> Vec<(Vec<String>, Pending)> {
         let mut pending = self.inner.pending.lock().unwrap_or_else(|p| p.into_inner());
         let mut groups: Vec<(Vec<String>, Pending)> = Vec::new();
         let mut mine = Vec::new();
+        let now = Instant::now();
         for device in misses {
             match pending.get(&device) {
                 Some(lookup) => match groups.iter_mut().find(|(_, l)| l.ptr_eq(lookup)) {
                     Some((devices, _)) => devices.push(device),
                     None => groups.push((vec![device], lookup.clone())),
                 },
-                None => mine.push(device),
+                None => match self
+                    .inner
+                    .cache
+                    .get(device.as_str())
+                    .filter(|c| c.until > now)
+                {
+                    Some(cached) => {
+                        if let Some(binding) = cached.binding {
+                            found.insert(device, binding);
+                        }
+                    }
+                    None => mine.push(device),
+                },
             }
         }
         if !mine.is_empty() {
