@@ -2,9 +2,8 @@
 //! else; one instance at a time does it.
 
 use crate::backend_tests;
-use crate::common::{Backend, TestApp, eventually, now};
+use crate::common::{Backend, TestApp, eventually, now, records};
 use ljwx_bigscreen::housekeeping::{Pace, Retention, run_once};
-use serde_json::json;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -13,21 +12,12 @@ backend_tests!(side_tables_lose_only_rows_past_their_retention);
 // The database servers only: the lock is theirs (a SQLite file has one process).
 crate::server_tests!(one_instance_at_a_time: a_second_instance_leaves_housekeeping_to_the_first);
 
-/// A time long past, as a literal each backend reads as UTC.
-fn long_ago(backend: Backend) -> &'static str {
+/// `at` (`YYYY-MM-DD hh:mm:ss`, UTC) as a literal each backend reads as UTC.
+fn utc(backend: Backend, at: &str) -> String {
     match backend {
-        Backend::MariaDb | Backend::MySql8 => "'2020-01-01 00:00:00'",
-        Backend::Postgres => "'2020-01-01 00:00:00+00'",
-        _ => "'2020-01-01 00:00:00+00:00'",
-    }
-}
-
-/// A time far ahead.
-fn far_ahead(backend: Backend) -> &'static str {
-    match backend {
-        Backend::MariaDb | Backend::MySql8 => "'2037-01-01 00:00:00'",
-        Backend::Postgres => "'2037-01-01 00:00:00+00'",
-        _ => "'2037-01-01 00:00:00+00:00'",
+        Backend::MariaDb | Backend::MySql8 => format!("'{at}'"),
+        Backend::Postgres => format!("'{at}+00'"),
+        _ => format!("'{at}+00:00'"),
     }
 }
 
@@ -42,15 +32,13 @@ async fn side_tables_lose_only_rows_past_their_retention(backend: Backend) {
     else {
         return;
     };
-    let (old, ahead) = (long_ago(backend), far_ahead(backend));
+    let (old, ahead) = (
+        utc(backend, "2020-01-01 00:00:00"),
+        utc(backend, "2037-01-01 00:00:00"),
+    );
     let t = now() - 3_000;
-    let stray = |device: &str, n: i64| -> serde_json::Value {
-        (0..n)
-            .map(|i| json!({"deviceSn": device, "heartRate": 70, "timestamp": t + i}))
-            .collect()
-    };
     for (device, n, id) in [("STRAY0001", 5, "old-batch"), ("STRAY0002", 3, "new-batch")] {
-        let reply = app.upload(stray(device, n), Some(id)).await;
+        let reply = app.upload(records(device, t, n), Some(id)).await;
         assert_eq!(reply.status, 200, "{}", reply.text);
     }
     app.exec(&format!(
@@ -124,7 +112,9 @@ async fn side_tables_lose_only_rows_past_their_retention(backend: Backend) {
         "open sessions stay"
     );
     // A batch re-sent after its record went is stored as a new batch: nothing is lost.
-    let again = app.upload(stray("STRAY0001", 5), Some("old-batch")).await;
+    let again = app
+        .upload(records("STRAY0001", t, 5), Some("old-batch"))
+        .await;
     assert_eq!(again.status, 200, "{}", again.text);
     assert_eq!(
         again.headers["idempotent-replayed"], "false",

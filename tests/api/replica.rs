@@ -2,21 +2,16 @@
 //! standby (started once per run by `.ci/pg-replica.sh`), `/api/health` shows it and its
 //! lag, and reads fall back to the primary while it does not answer.
 
-use crate::common::{Backend, TestApp, TestDb, configured, eventually, eventually_some, now};
+use crate::common::{
+    Backend, TestApp, TestDb, configured, eventually, eventually_some, now, records,
+};
 use futures::FutureExt;
 use ljwx_bigscreen::config::Secret;
 use sea_orm::{ConnectionTrait, Database};
-use serde_json::{Value, json};
 use std::time::Duration;
 
 /// `PRIMARY_URL REPLICA_URL`: a PostgreSQL primary and its streaming standby.
 const URLS: &str = "BIGSCREEN_TEST_PG_REPLICA_URLS";
-
-fn records(device: &str, from: i64, n: i64) -> Value {
-    (0..n)
-        .map(|i| json!({"deviceSn": device, "heartRate": 70, "timestamp": from + i}))
-        .collect()
-}
 
 async fn today_records(app: &TestApp) -> i64 {
     let stats = app.get("/api/stats").await;

@@ -2,7 +2,7 @@
 //! drain at shutdown.
 
 use crate::backend_tests;
-use crate::common::{Backend, TestApp, eventually, now};
+use crate::common::{Backend, TestApp, eventually, now, records};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -15,14 +15,6 @@ backend_tests!(
 
 // The database servers only: SQLite has no connection a server could drop.
 crate::server_tests!(server_drops_connections: a_connection_the_server_dropped_fails_no_upload);
-
-fn records(device: &str, from: i64, count: i64) -> Value {
-    Value::Array(
-        (0..count)
-            .map(|i| json!({"deviceSn": device, "heartRate": 70, "timestamp": from + i}))
-            .collect(),
-    )
-}
 
 async fn full_queue_is_answered_503_with_retry_after_and_nothing_is_lost(backend: Backend) {
     // Room for two uploads of 5 rows; a commit waits 1.5 s for more rows to arrive.

@@ -87,6 +87,17 @@ pub fn configured_program(path: &str, what: &str) -> Option<std::path::PathBuf> 
     None
 }
 
+/// `count` records of `device`, heart rate 70, one a second from `from` (epoch seconds).
+pub fn records(device: &str, from: i64, count: i64) -> serde_json::Value {
+    serde_json::Value::Array(
+        (0..count)
+            .map(
+                |i| serde_json::json!({"deviceSn": device, "heartRate": 70, "timestamp": from + i}),
+            )
+            .collect(),
+    )
+}
+
 /// Seconds since the epoch, now.
 pub fn now() -> i64 {
     std::time::SystemTime::now()
