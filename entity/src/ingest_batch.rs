@@ -43,6 +43,9 @@ pub struct Model {
     pub trace_id: Option<String>,
     /// Commit time.
     pub create_time: DateTimeUtc,
+    /// `true` on the first record of a batch id, `None` on records of later batches that
+    /// reused it. Unique with `batch_id`, so the insert itself claims an id's first use.
+    pub first_use: Option<bool>,
 }
 
 /// Batches have no relations this service navigates.

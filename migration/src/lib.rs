@@ -29,6 +29,7 @@ mod m20261201_000011_batch_fingerprint;
 mod m20261201_000012_device_keys;
 mod m20261201_000013_session_credential;
 mod m20261201_000014_quarantine_arrival_index;
+mod m20261205_000015_batch_first_use;
 
 /// Runs the migrations in order; `Migrator::up(&db, None)` brings a database up to date.
 pub struct Migrator;
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000012_device_keys::Migration),
             Box::new(m20261201_000013_session_credential::Migration),
             Box::new(m20261201_000014_quarantine_arrival_index::Migration),
+            Box::new(m20261205_000015_batch_first_use::Migration),
         ]
     }
 }

@@ -55,9 +55,6 @@ pub enum StartupError {
     /// The Redis URL is malformed (an unreachable Redis is not an error).
     #[error("{0}")]
     Redis(String),
-    /// The database server could not tell what it is.
-    #[error("cannot identify the database server: {0}")]
-    Server(#[source] crate::store::StoreError),
     /// The alert rules or notifiers are misconfigured.
     #[error("alerts: {0}")]
     Alerts(#[from] AlertsError),
@@ -69,8 +66,7 @@ pub enum StartupError {
     Keys(#[source] crate::store::StoreError),
 }
 
-/// Opens the database of `config`, brings its schema up to date and chooses the write path
-/// for its server. The maintenance commands (`migrate`, `devices import`, `bench-db`) need
+/// Opens the database of `config` and brings its schema up to date. The maintenance commands (`migrate`, `devices import`, `bench-db`) need
 /// no more than this.
 pub async fn open_storage(config: &Config) -> Result<Store, StartupError> {
     let _sqlite_lock = match store::sqlite_file(config.database.url.expose()) {
@@ -85,11 +81,7 @@ pub async fn open_storage(config: &Config) -> Result<Store, StartupError> {
         .await
         .map_err(StartupError::Database)?;
     store::migrate(&db).await.map_err(StartupError::Migration)?;
-    let store = Store::new(db).with_postgres_copy(config.writer.postgres_copy);
-    store
-        .detect_server(config.database.mysql_returning)
-        .await
-        .map_err(StartupError::Server)
+    Ok(Store::new(db))
 }
 
 /// A ready service: storage open and migrated, writer running, pipeline built.

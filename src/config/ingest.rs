@@ -56,10 +56,6 @@ pub struct WriterConfig {
     /// How often the counts of committed groups are added to the daily counters, in
     /// milliseconds. "Today" figures lag the commits by up to this much.
     pub fold_ms: u64,
-    /// PostgreSQL only: health rows go by `COPY` into a staging table, then one `INSERT …
-    /// SELECT … ON CONFLICT DO NOTHING` (`true`, default: faster, docs/BENCHMARKS.md), or by
-    /// multi-row `INSERT … ON CONFLICT DO NOTHING` (`false`). Both store the same rows.
-    pub postgres_copy: bool,
 }
 
 impl Default for WriterConfig {
@@ -73,7 +69,6 @@ impl Default for WriterConfig {
             queue_wait_ms: 200,
             max_inflight: 256,
             fold_ms: 1000,
-            postgres_copy: true,
         }
     }
 }

@@ -22,10 +22,6 @@ pub struct DatabaseConfig {
     /// SQLite only: `full` makes every commit survive power loss, `normal` only a process
     /// crash (faster). Default `full`, since an acknowledged upload must never be lost.
     pub sqlite_synchronous: SqliteSynchronous,
-    /// MySQL protocol only: use `INSERT … RETURNING` where the server has it (MariaDB 10.5 or
-    /// newer). `false` takes the path MySQL 8 and TiDB need (affected-row counts) on MariaDB
-    /// as well; that path is chosen by itself on a server without `RETURNING`. Default `true`.
-    pub mysql_returning: bool,
     /// A read replica of the same database (seed §3.1), e.g.
     /// `postgres://user:pass@replica/db` (`LJWX_DATABASE__READ_URL`): dashboard pages,
     /// `/api/stats` and alert listings read from it while it answers (checked every
@@ -45,7 +41,6 @@ impl Default for DatabaseConfig {
             acquire_timeout_ms: 5_000,
             connect_timeout_ms: 5_000,
             sqlite_synchronous: SqliteSynchronous::Full,
-            mysql_returning: true,
             read_url: None,
             replica_check_ms: 2_000,
         }

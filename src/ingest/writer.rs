@@ -136,7 +136,6 @@ impl Writer {
             max_rows = limits.max_items,
             linger_ms = config.linger_ms,
             samples_by = store.sample_insert(),
-            write_path = store.write_path().as_str(),
             "Writer started."
         );
         let writer = Writer {

@@ -44,7 +44,6 @@ impl Store {
             "name, value, updated_at",
             &values_list(backend, 1, 3),
             "name",
-            "",
         );
         let values = vec![
             Value::String(Some(name.to_owned())),

@@ -7,29 +7,25 @@ use super::sql::{insert_ignore, statement, statement_chunks, values_list};
 use crate::domain::with_reused_note;
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Value};
-use std::collections::HashSet;
 
 const BATCH_COLUMNS: &str = "batch_id, fingerprint, status, total_records, valid_records, \
     errors, warnings, inserted, duplicates, unknown_device, error_details, processing_time_ms, \
-    trace_id, create_time";
-const BATCH_COLUMN_COUNT: usize = 14;
+    trace_id, create_time, first_use";
+const BATCH_COLUMN_COUNT: usize = 15;
 
-/// A batch record's key: batch id and fingerprint.
-pub(super) type BatchKey = (String, String);
-
-/// Writes the batch records, skipping a batch committed already. Returns the keys written;
-/// on the affected-rows path (`returning` false) every key when all were written, and `None`
-/// when some were not, since the server cannot tell which.
+/// Writes the batch records of the group's active batches. Returns whether all of them were
+/// written: a record is skipped when the same batch (id and fingerprint) was committed
+/// before, or when its id's first use is taken (`first_use`, see the entity) — by an earlier
+/// commit the group did not know of, or a concurrent one. Told by affected-row counts, which
+/// every server gives (MySQL 8 and TiDB have no `INSERT … RETURNING`).
 pub(super) async fn insert_batch_rows(
     txn: &impl ConnectionTrait,
     backend: DbBackend,
-    returning: bool,
     group: &Group<'_>,
     inserted: &[usize],
     now: DateTime<Utc>,
-) -> Result<Option<HashSet<BatchKey>>, DbErr> {
+) -> Result<bool, DbErr> {
     let count = |n: usize| Value::Int(Some(i32::try_from(n).unwrap_or(i32::MAX)));
-    let mut claimed = HashSet::with_capacity(group.active.len());
     let pairs: Vec<(&CommitBatch, usize, bool)> = group
         .active
         .iter()
@@ -65,40 +61,24 @@ pub(super) async fn insert_batch_rows(
                 Value::Double(Some(b.processing_time_ms)),
                 Value::String(b.trace_id.clone()),
                 Value::ChronoDateTimeUtc(Some(now)),
+                Value::Bool((!reused).then_some(true)),
             ]);
         }
+        // No conflict target: a conflict on either unique key skips the record.
         let sql = insert_ignore(
             backend,
             "t_ingest_batch",
             BATCH_COLUMNS,
             &values_list(backend, rows.len(), BATCH_COLUMN_COUNT),
-            "batch_id, fingerprint",
-            if returning {
-                "batch_id, fingerprint"
-            } else {
-                ""
-            },
+            "",
         );
-        if !returning {
-            let written = txn
-                .execute_raw(statement(backend, sql, values))
-                .await?
-                .rows_affected();
-            if usize::try_from(written).ok() != Some(rows.len()) {
-                return Ok(None);
-            }
-            claimed.extend(rows.iter().map(|(b, ..)| {
-                let (id, fingerprint) = b.key();
-                (id.to_owned(), fingerprint.to_owned())
-            }));
-            continue;
-        }
-        for returned in txn.query_all_raw(statement(backend, sql, values)).await? {
-            claimed.insert((
-                returned.try_get_by_index::<String>(0)?,
-                returned.try_get_by_index::<String>(1)?,
-            ));
+        let written = txn
+            .execute_raw(statement(backend, sql, values))
+            .await?
+            .rows_affected();
+        if usize::try_from(written).ok() != Some(rows.len()) {
+            return Ok(false);
         }
     }
-    Ok(Some(claimed))
+    Ok(true)
 }

@@ -1,6 +1,7 @@
 //! The one table of the health row's columns. The writer's `INSERT` column lists, the
-//! `COPY` staging table and its encoder, the quarantine's columns, the replay's `SELECT` and
-//! the order of every row's values all come from [`HEALTH`]: a new column is added here.
+//! arrays of PostgreSQL's insert and their types, the quarantine's columns, the replay's
+//! `SELECT` and the order of every row's values all come from [`HEALTH`]: a new column is
+//! added here.
 
 use crate::domain::{Binding, Sample};
 use chrono::{DateTime, Utc};
@@ -38,18 +39,18 @@ pub(super) struct Column {
     pub field: Field,
     /// Its name in `t_user_health_data` (and `t_unknown_device_data`).
     pub name: &'static str,
-    /// Its type in the `COPY` staging table: the type the multi-row `INSERT` binds (`float8`
-    /// for the decimals, `text` for strings), so both paths convert values alike.
-    pub staging_type: &'static str,
+    /// The PostgreSQL type its values are sent as (`float8` for the decimals, `text` for
+    /// strings): the type of its array in `pg_arrays`.
+    pub pg_type: &'static str,
     /// Only in the health table: the wearer's columns, which the quarantine has not.
     pub wearer: bool,
 }
 
-const fn column(field: Field, name: &'static str, staging_type: &'static str) -> Column {
+const fn column(field: Field, name: &'static str, pg_type: &'static str) -> Column {
     Column {
         field,
         name,
-        staging_type,
+        pg_type,
         wearer: false,
     }
 }
@@ -58,7 +59,7 @@ const fn wearer(field: Field, name: &'static str) -> Column {
     Column {
         field,
         name,
-        staging_type: "int8",
+        pg_type: "int8",
         wearer: true,
     }
 }
@@ -104,15 +105,6 @@ pub(super) static QUARANTINE_NAMES: LazyLock<String> = LazyLock::new(|| names(qu
 /// The columns a replay copies from the quarantine, but the commit time (it gets its own).
 pub(super) static REPLAYED_NAMES: LazyLock<String> =
     LazyLock::new(|| names(quarantine().filter(|c| c.field != Field::CreateTime)));
-
-/// `name type, …` of the health row, for the `COPY` staging table.
-pub(super) fn staging_columns() -> String {
-    HEALTH
-        .iter()
-        .map(|c| format!("{} {}", c.name, c.staging_type))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 /// One row being written: the sample, its wearer (health rows only), the batch it came in,
 /// and the commit time.
@@ -217,6 +209,5 @@ mod tests {
         assert_eq!(quarantine().count(), 17);
         assert!(QUARANTINE_NAMES.starts_with("device_sn, heart_rate"));
         assert!(REPLAYED_NAMES.ends_with("upload_method, batch_id"));
-        assert!(staging_columns().starts_with("user_id int8, device_sn text"));
     }
 }

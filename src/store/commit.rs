@@ -3,20 +3,19 @@
 //! an upload is answered only after it returned.
 
 use super::alerts::{self, AlertEvent};
-use super::batch_rows::{BatchKey, insert_batch_rows};
+use super::batch_rows::insert_batch_rows;
 use super::batches::{KnownBatches, find_batches};
 use super::daily;
 use super::driver::Driver;
-use super::group::{CommitBatch, Group, batch_ids};
+use super::group::{CommitBatch, Group};
 use super::samples::{insert_health, insert_quarantine, rows_of_batches};
-use super::session::{CommitConn, Holds, Session, Txn};
-use super::{Store, StoreError, WritePath, is_transient, is_unique_violation};
+use super::session::{CommitConn, HeldConn, Holds, Txn};
+use super::{Store, StoreError, is_transient, is_unique_violation};
 use crate::domain::{Rules, StoredBatch};
 use chrono::{DateTime, NaiveDate, Utc};
-use sea_orm::sqlx::{Connection, MySql, Postgres, SqlStr, Sqlite};
-use sea_orm::{DbBackend, DbErr, RuntimeErr, TransactionSession};
+use sea_orm::sqlx::{MySql, Postgres, Sqlite};
+use sea_orm::{DatabaseConnection, DbBackend, DbErr, TransactionSession};
 use std::collections::HashSet;
-use std::sync::Arc;
 use tracing::{Instrument, warn};
 
 /// Times a transaction that hit a deadlock or serialization failure is run again.
@@ -53,10 +52,14 @@ pub struct GroupCommitted {
 enum Attempt {
     /// Committed; new rows per active batch, in order, and the alert events.
     Committed(Vec<usize>, Vec<AlertEvent>),
-    /// Rolled back: these batches (id and fingerprint) were already committed; `None` when
-    /// the server could not say which (the affected-rows path): look them up.
-    Taken(Option<HashSet<BatchKey>>),
+    /// Rolled back: a batch id of the group was committed before or meanwhile (a replay, or
+    /// another batch that reuses the id). The group looks its ids up and runs again.
+    Taken,
 }
+
+/// Rounds of look-up and commit a group runs before giving up, when each round finds that
+/// another transaction committed one of its batch ids meanwhile.
+const MAX_ROUNDS: u32 = 5;
 
 /// The record of `batch` among `known`, if the same batch was committed before.
 fn stored<'a>(known: &'a KnownBatches, batch: &CommitBatch) -> Option<&'a StoredBatch> {
@@ -77,12 +80,11 @@ impl Store {
         rules: Option<&Rules>,
     ) -> Result<GroupCommitted, StoreError> {
         let commit = Commit {
+            db: &self.db,
             batches,
             now,
             day,
             rules,
-            copy: self.copies_samples(),
-            returning: self.write_path == WritePath::Returning,
         };
         match self.backend() {
             DbBackend::MySql => self.commit_held::<MySql>(conn, &commit).await,
@@ -102,8 +104,8 @@ impl Store {
         commit: &Commit<'_>,
     ) -> Result<GroupCommitted, StoreError> {
         loop {
-            let (held, reused) = conn.take::<DB>(&self.db).await?;
-            match commit.run::<DB>(held).await {
+            let (mut held, reused) = conn.take::<DB>(&self.db).await?;
+            match commit.run::<DB>(&mut held).await {
                 Err(StoreError::Unavailable(err)) => {
                     conn.discard();
                     if !reused {
@@ -119,21 +121,27 @@ impl Store {
 
 /// One group to commit, and how.
 struct Commit<'a> {
+    /// The pool, for the look-ups outside the transaction (on MySQL the held connection has
+    /// autocommit off: a read there would open a transaction).
+    db: &'a DatabaseConnection,
     batches: &'a [CommitBatch],
     now: DateTime<Utc>,
     day: NaiveDate,
     rules: Option<&'a Rules>,
-    /// Health rows go by `COPY` (PostgreSQL).
-    copy: bool,
-    /// Batch records written are told by `RETURNING` (see `server`).
-    returning: bool,
 }
 
 impl Commit<'_> {
     /// Commits the group on `conn`.
+    ///
+    /// The first round writes without looking the batch ids up: almost every batch is new,
+    /// and the batch records' unique keys tell the rare one that is not (its record is
+    /// skipped, `insert_batch_rows`). Such a round rolls back; the next one looks the ids up
+    /// first, answers replays with their stored result, marks reused ids, and writes the
+    /// rest. A look-up before every commit cost a round trip and a tenth of the service's
+    /// CPU (docs/BENCHMARKS.md).
     async fn run<DB: Driver>(
         &self,
-        conn: &mut DB::Connection,
+        conn: &mut HeldConn<'_, DB>,
     ) -> Result<GroupCommitted, StoreError> {
         let batches = self.batches;
         let mut outcomes: Vec<Option<Committed>> = vec![None; batches.len()];
@@ -143,52 +151,58 @@ impl Commit<'_> {
         let mut active: Vec<usize> = (0..batches.len())
             .filter(|&i| seen.insert(batches[i].key()))
             .collect();
-        // Replays are answered with the stored result and write nothing. One lookup for the
-        // whole group rather than one per upload: the database does one query where it did
-        // dozens (MariaDB on one core: 56 000 → 62 000 records/s at saturation).
-        let mut client_ids: Vec<&str> = active
-            .iter()
-            .map(|&i| &batches[i])
-            .filter(|b| b.client_batch_id)
-            .map(|b| b.batch_id.as_str())
-            .collect();
-        client_ids.sort_unstable();
-        client_ids.dedup();
-        let mut known = find_batches(&Session::<DB, _>::new(&mut *conn), &client_ids).await?;
-        active.retain(|&i| stored(&known, &batches[i]).is_none());
-        // Another batch under an id that holds other records already, committed before or
-        // earlier in this group: stored all the same, and its answer says so.
-        let mut ids = HashSet::new();
-        let reused: HashSet<usize> = active
-            .iter()
-            .copied()
-            .filter(|&i| {
-                let b = &batches[i];
-                b.client_batch_id
-                    && (!ids.insert(b.batch_id.as_str()) || known.contains_key(&b.batch_id))
-            })
-            .collect();
-        // Rows stored earlier under a reused id would pass for rows of this group when some
-        // of its samples turn out to be duplicates (`insert_health`): note them first.
-        let earlier = if reused.is_empty() {
-            HashSet::new()
-        } else {
-            let ids: Vec<&str> = reused
-                .iter()
-                .map(|&i| batches[i].batch_id.as_str())
-                .collect();
-            rows_of_batches(&Session::<DB, _>::new(&mut *conn), &ids).await?
-        };
+        let mut known = KnownBatches::new();
+        let mut looked_up = false;
+        let mut rounds = 0;
         let mut retries = 0;
         let mut alert_events = Vec::new();
         while !active.is_empty() {
+            if looked_up {
+                // One look-up for the whole group rather than one per upload.
+                let mut client_ids: Vec<&str> = active
+                    .iter()
+                    .map(|&i| &batches[i])
+                    .filter(|b| b.client_batch_id)
+                    .map(|b| b.batch_id.as_str())
+                    .collect();
+                client_ids.sort_unstable();
+                client_ids.dedup();
+                known = find_batches(self.db, &client_ids).await?;
+                active.retain(|&i| stored(&known, &batches[i]).is_none());
+                if active.is_empty() {
+                    break;
+                }
+            }
+            // Another batch under an id that holds other records already, committed before
+            // or earlier in this group: stored all the same, and its answer says so.
+            let mut ids = HashSet::new();
+            let reused: HashSet<usize> = active
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    let b = &batches[i];
+                    b.client_batch_id
+                        && (!ids.insert(b.batch_id.as_str()) || known.contains_key(&b.batch_id))
+                })
+                .collect();
+            // Rows stored earlier under a reused id would pass for rows of this group when
+            // some of its samples turn out to be duplicates (`insert_health`): note them first.
+            let earlier = if reused.is_empty() {
+                HashSet::new()
+            } else {
+                let ids: Vec<&str> = reused
+                    .iter()
+                    .map(|&i| batches[i].batch_id.as_str())
+                    .collect();
+                rows_of_batches(self.db, &ids).await?
+            };
             let group = Group {
                 batches,
                 active: &active,
                 reused: &reused,
                 earlier: &earlier,
             };
-            match self.attempt::<DB>(&mut *conn, &group).await {
+            match self.attempt::<DB>(conn, &group).await {
                 Ok(Attempt::Committed(inserted, events)) => {
                     alert_events = events;
                     for (&i, inserted) in active.iter().zip(inserted) {
@@ -200,27 +214,18 @@ impl Commit<'_> {
                     }
                     break;
                 }
-                // Rare: another request committed one of these batches since the lookup.
-                // Commit the rest; those are answered with the stored result.
-                Ok(Attempt::Taken(taken)) => {
-                    let taken = match taken {
-                        Some(taken) => taken,
-                        None => taken_since::<DB>(&mut *conn, batches, &active).await?,
-                    };
-                    if taken.is_empty() {
-                        // The record that was in the way is gone again: run it again.
-                        retries += 1;
-                        if retries > MAX_RETRIES {
+                // A batch id was committed before, or by another request since the look-up:
+                // look the ids up (again) and commit the rest.
+                Ok(Attempt::Taken) => {
+                    if looked_up {
+                        rounds += 1;
+                        if rounds > MAX_ROUNDS {
                             return Err(StoreError::Database(DbErr::Custom(
-                                "batch records conflicted but none is stored".to_owned(),
+                                "batch records kept conflicting with concurrent commits".to_owned(),
                             )));
                         }
-                        continue;
                     }
-                    active.retain(|&i| {
-                        let (id, fingerprint) = batches[i].key();
-                        !taken.contains(&(id.to_owned(), fingerprint.to_owned()))
-                    });
+                    looked_up = true;
                 }
                 // A unique violation can only come from two writers opening the same alert
                 // episode at once (every other insert skips conflicts): run it again, it
@@ -236,16 +241,18 @@ impl Commit<'_> {
             }
         }
 
-        // Batches another writer committed while this group was in flight, and copies of
-        // batches committed by this group.
-        let taken: Vec<&str> = outcomes
+        // Replays, batches another writer committed while this group was in flight, and
+        // copies of batches committed by this group.
+        let missing: Vec<&str> = outcomes
             .iter()
             .zip(batches)
             .filter(|(o, b)| o.is_none() && stored(&known, b).is_none())
             .map(|(_, b)| b.batch_id.as_str())
             .collect();
-        for (id, records) in find_batches(&Session::<DB, _>::new(&mut *conn), &taken).await? {
-            known.entry(id).or_default().extend(records);
+        if !missing.is_empty() {
+            for (id, records) in find_batches(self.db, &missing).await? {
+                known.entry(id).or_default().extend(records);
+            }
         }
         let outcomes = outcomes
             .into_iter()
@@ -269,42 +276,48 @@ impl Commit<'_> {
         })
     }
 
-    /// One transaction writing `group`.
+    /// One transaction writing `group`: committed, or rolled back when a batch id was taken
+    /// or a statement failed.
     async fn attempt<DB: Driver>(
         &self,
-        conn: &mut DB::Connection,
+        conn: &mut HeldConn<'_, DB>,
         group: &Group<'_>,
     ) -> Result<Attempt, DbErr> {
-        let copy = self.copy && DB::copy_begin().is_some();
-        let txn = match DB::copy_begin().filter(|_| copy) {
-            Some(begin) => Connection::begin_with(conn, SqlStr::from_static(begin)).await,
-            None => Connection::begin(conn).await,
+        let txn = Txn::begin(conn).await?;
+        match write_group(&txn, group, self.now, self.day, self.rules).await {
+            Ok(Some((inserted, events))) => {
+                txn.commit().await?;
+                Ok(Attempt::Committed(inserted, events))
+            }
+            Ok(None) => {
+                txn.rollback().await?;
+                Ok(Attempt::Taken)
+            }
+            Err(err) => {
+                // A connection that cannot even roll back is broken: say so (the writer
+                // then takes another) rather than the statement's error.
+                txn.rollback().await.map_err(|rollback| match rollback {
+                    DbErr::Exec(inner) => DbErr::Conn(inner),
+                    other => other,
+                })?;
+                Err(err)
+            }
         }
-        .map_err(|err| DbErr::Conn(RuntimeErr::SqlxError(Arc::new(err))))?;
-        write_group(
-            Session::new(txn),
-            copy,
-            self.returning,
-            group,
-            self.now,
-            self.day,
-            self.rules,
-        )
-        .await
     }
 }
 
-/// Writes the group in `txn` and commits, or rolls back when another transaction committed
-/// one of its batches first.
+/// New rows per active batch, and the alert events, of a group written.
+type Written = (Vec<usize>, Vec<AlertEvent>);
+
+/// Writes the group in `txn`. `None` when one of its batch ids was committed before or
+/// meanwhile: the transaction must roll back.
 async fn write_group<DB: Driver>(
-    txn: Txn<'_, DB>,
-    copy: bool,
-    returning: bool,
+    txn: &Txn<'_, DB>,
     group: &Group<'_>,
     now: DateTime<Utc>,
     day: NaiveDate,
     rules: Option<&Rules>,
-) -> Result<Attempt, DbErr> {
+) -> Result<Option<Written>, DbErr> {
     let Group {
         batches,
         active,
@@ -315,13 +328,13 @@ async fn write_group<DB: Driver>(
     // The first statement writes, so SQLite takes the write lock up front (with its busy
     // timeout) instead of failing to upgrade a read snapshot later.
     let (inserted, per_device, new_rows) =
-        insert_health(&txn, copy, batches, active, earlier, now).await?;
-    insert_quarantine(&txn, batches, active, now).await?;
+        insert_health(txn, batches, active, earlier, now).await?;
+    insert_quarantine(txn, batches, active, now).await?;
     let counts: Vec<_> = per_device
         .iter()
         .map(|(&device, &(user_id, n))| (device, user_id, n))
         .collect();
-    daily::queue_counts(&txn, day, now, &counts).await?;
+    daily::queue_counts(txn, day, now, &counts).await?;
     let alert_events = match rules {
         Some(rules) => {
             let committed = active
@@ -330,49 +343,14 @@ async fn write_group<DB: Driver>(
                 .zip(&new_rows)
                 .filter(|(_, new)| **new)
                 .map(|(m, _)| m);
-            alerts::apply(&txn, rules, committed, now)
+            alerts::apply(txn, rules, committed, now)
                 .instrument(tracing::info_span!("alerts"))
                 .await?
         }
         None => Vec::new(),
     };
-    let claimed = insert_batch_rows(&txn, backend, returning, group, &inserted, now).await?;
-    if claimed
-        .as_ref()
-        .is_none_or(|claimed| claimed.len() < active.len())
-    {
-        txn.rollback().await?;
-        return Ok(Attempt::Taken(claimed.map(|claimed| {
-            keys(batches, active)
-                .filter(|key| !claimed.contains(key))
-                .collect()
-        })));
+    if !insert_batch_rows(txn, backend, group, &inserted, now).await? {
+        return Ok(None);
     }
-    txn.commit().await?;
-    Ok(Attempt::Committed(inserted, alert_events))
-}
-
-/// The keys (batch id, fingerprint) of the `active` batches.
-fn keys<'a>(
-    batches: &'a [CommitBatch],
-    active: &'a [usize],
-) -> impl Iterator<Item = BatchKey> + 'a {
-    active.iter().map(|&i| {
-        let (id, fingerprint) = batches[i].key();
-        (id.to_owned(), fingerprint.to_owned())
-    })
-}
-
-/// After a rolled-back attempt on the affected-rows path: which of the `active` batches
-/// another transaction committed (their records are stored now).
-async fn taken_since<DB: Driver>(
-    conn: &mut DB::Connection,
-    batches: &[CommitBatch],
-    active: &[usize],
-) -> Result<HashSet<BatchKey>, StoreError> {
-    let ids = batch_ids(batches, active);
-    let stored = find_batches(&Session::<DB, _>::new(conn), &ids).await?;
-    Ok(keys(batches, active)
-        .filter(|(id, fingerprint)| stored.get(id).is_some_and(|f| f.contains_key(fingerprint)))
-        .collect())
+    Ok(Some((inserted, alert_events)))
 }

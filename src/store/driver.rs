@@ -6,8 +6,10 @@
 //! implemented for MySQL, PostgreSQL and SQLite by instantiating them, so the code above it
 //! is generic over `DB: Driver` alone.
 
-use super::columns::{Cells, Column, Row, write_row};
-use super::pg_copy;
+use super::columns::{Cells, Row, write_row};
+use super::pg_arrays;
+use super::samples::SampleTable;
+use super::sql::{insert_ignore, padded_chunks, values_list};
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use sea_orm::sea_query::Values;
@@ -22,8 +24,18 @@ pub(super) trait Driver: Database {
     /// SeaORM's name for its dialect.
     const BACKEND: DbBackend;
 
+    /// Whether a connection the writer holds commits each statement by itself, so that a
+    /// transaction needs a `BEGIN`. `false` on MySQL, where [`Driver::hold`] turns autocommit
+    /// off and a commit's first statement opens its transaction.
+    const AUTOCOMMIT: bool = true;
+
     /// The sqlx pool under SeaORM's `db`, which must be of this driver.
     fn pool(db: &DatabaseConnection) -> &Pool<Self>;
+
+    /// Prepares a connection the writer starts to hold.
+    fn hold(_conn: &mut Self::Connection) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+        Box::pin(async { Ok(()) })
+    }
 
     /// Runs a SeaORM statement.
     fn execute(
@@ -49,29 +61,15 @@ pub(super) trait Driver: Database {
         stmt: Statement,
     ) -> BoxFuture<'_, Result<Option<QueryResult>, sqlx::Error>>;
 
-    /// Runs the multi-row `sql` with `rows`' values of `columns` bound in order; returns the
-    /// rows it affected.
-    fn insert<'a>(
+    /// Inserts `rows` into `table`, skipping rows whose `(device_sn, timestamp)` is stored
+    /// already or repeated in `rows`; returns how many were new. Multi-row statements with the
+    /// values bound straight into the driver's arguments; on PostgreSQL one statement of
+    /// arrays (`pg_arrays`).
+    fn insert_samples<'a>(
         conn: &'a mut Self::Connection,
-        sql: String,
-        columns: &'a [&'static Column],
+        table: SampleTable,
         rows: &'a [Row<'a>],
     ) -> BoxFuture<'a, Result<u64, sqlx::Error>>;
-
-    /// The statement that opens a transaction able to `COPY` health rows; `None` where the
-    /// driver has no `COPY`.
-    fn copy_begin() -> Option<&'static str> {
-        None
-    }
-
-    /// Stores health `rows` by `COPY` in a transaction opened by [`Driver::copy_begin`];
-    /// `None` where the driver has no `COPY`.
-    fn copy_health<'a>(
-        _conn: &'a mut Self::Connection,
-        _rows: &'a [Row<'a>],
-    ) -> Option<BoxFuture<'a, Result<u64, sqlx::Error>>> {
-        None
-    }
 }
 
 macro_rules! driver {
@@ -106,35 +104,63 @@ macro_rules! driver {
             ) -> BoxFuture<'_, Result<Option<QueryResult>, sqlx::Error>> {
                 Box::pin(fetch_optional::<$db>(conn, stmt))
             }
-            fn insert<'a>(
-                conn: &'a mut Self::Connection,
-                sql: String,
-                columns: &'a [&'static Column],
-                rows: &'a [Row<'a>],
-            ) -> BoxFuture<'a, Result<u64, sqlx::Error>> {
-                Box::pin(insert::<$db>(conn, sql, columns, rows))
-            }
             $($extra)*
         }
     };
 }
 
-driver!(MySql, DbBackend::MySql, get_mysql_connection_pool);
+driver!(
+    MySql,
+    DbBackend::MySql,
+    get_mysql_connection_pool,
+    const AUTOCOMMIT: bool = false;,
+    fn hold(conn: &mut Self::Connection) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            conn.execute("SET autocommit = 0").await?;
+            Ok(())
+        })
+    },
+    fn insert_samples<'a>(
+        conn: &'a mut Self::Connection,
+        table: SampleTable,
+        rows: &'a [Row<'a>],
+    ) -> BoxFuture<'a, Result<u64, sqlx::Error>> {
+        Box::pin(insert_multi::<MySql>(conn, table, rows))
+    }
+);
 driver!(
     Postgres,
     DbBackend::Postgres,
     get_postgres_connection_pool,
-    fn copy_begin() -> Option<&'static str> {
-        Some(pg_copy::BEGIN.as_str())
-    },
-    fn copy_health<'a>(
+    fn insert_samples<'a>(
         conn: &'a mut Self::Connection,
+        table: SampleTable,
         rows: &'a [Row<'a>],
-    ) -> Option<BoxFuture<'a, Result<u64, sqlx::Error>>> {
-        Some(Box::pin(pg_copy::copy_health(conn, rows)))
+    ) -> BoxFuture<'a, Result<u64, sqlx::Error>> {
+        Box::pin(pg_arrays::insert(
+            conn,
+            table.unnest_sql(),
+            table.columns(),
+            rows,
+        ))
     }
 );
-driver!(Sqlite, DbBackend::Sqlite, get_sqlite_connection_pool);
+driver!(
+    Sqlite,
+    DbBackend::Sqlite,
+    get_sqlite_connection_pool,
+    fn insert_samples<'a>(
+        conn: &'a mut Self::Connection,
+        table: SampleTable,
+        rows: &'a [Row<'a>],
+    ) -> BoxFuture<'a, Result<u64, sqlx::Error>> {
+        Box::pin(insert_multi::<Sqlite>(conn, table, rows))
+    }
+);
+
+/// Most rows per multi-row `INSERT` of samples (also kept below every backend's parameter
+/// limit).
+const MAX_SAMPLE_ROWS: usize = 4096;
 
 /// `stmt` as a sqlx query with SeaORM's values bound (moved, not copied).
 fn query<DB>(stmt: Statement) -> sqlx::query::Query<'static, DB, SqlxValues>
@@ -195,14 +221,16 @@ where
         .map(Into::into))
 }
 
-async fn insert<'a, DB>(
+/// [`Driver::insert_samples`] by multi-row statements of a few shapes (`padded_chunks`): the
+/// last row of a statement is repeated up to its shape, and skipped as a duplicate. Returns
+/// the rows the statements affected.
+async fn insert_multi<'a, DB>(
     conn: &'a mut DB::Connection,
-    sql: String,
-    columns: &'a [&'static Column],
+    table: SampleTable,
     rows: &'a [Row<'a>],
 ) -> Result<u64, sqlx::Error>
 where
-    DB: Database,
+    DB: Driver,
     for<'e> &'e mut DB::Connection: Executor<'e, Database = DB>,
     DB::Arguments: IntoArguments<DB>,
     ExecResult: From<DB::QueryResult>,
@@ -212,22 +240,39 @@ where
     for<'t> Option<&'t str>: Encode<'t, DB> + Type<DB>,
     for<'t> DateTime<Utc>: Encode<'t, DB> + Type<DB>,
 {
-    let mut args = DB::Arguments::default();
-    // About 8 bytes a value (numbers, times; serial numbers and batch ids are longer, absent
-    // values shorter): one buffer for the statement instead of one grown by doubling.
-    args.reserve(rows.len() * columns.len(), rows.len() * columns.len() * 8);
-    let mut bind = Bind { args, failed: None };
-    for row in rows {
-        write_row(columns.iter().copied(), row, &mut bind);
+    let columns = table.columns();
+    let mut new = 0;
+    for (rows, shape) in padded_chunks(DB::BACKEND, columns.len(), MAX_SAMPLE_ROWS, rows) {
+        let sql = insert_ignore(
+            DB::BACKEND,
+            table.name(),
+            table.names(),
+            &values_list(DB::BACKEND, shape, columns.len()),
+            "device_sn, timestamp",
+        );
+        let mut args = DB::Arguments::default();
+        // About 8 bytes a value (numbers, times; serial numbers and batch ids are longer, absent
+        // values shorter): one buffer for the statement instead of one grown by doubling.
+        args.reserve(shape * columns.len(), shape * columns.len() * 8);
+        let mut bind = Bind { args, failed: None };
+        let repeats = rows
+            .last()
+            .into_iter()
+            .cycle()
+            .take(shape.saturating_sub(rows.len()));
+        for row in rows.iter().chain(repeats) {
+            write_row(columns.iter().copied(), row, &mut bind);
+        }
+        if let Some(err) = bind.failed {
+            return Err(sqlx::Error::Encode(err));
+        }
+        let done: ExecResult = sqlx::query_with(sqlx::AssertSqlSafe(sql), bind.args)
+            .execute(&mut *conn)
+            .await?
+            .into();
+        new += done.rows_affected();
     }
-    if let Some(err) = bind.failed {
-        return Err(sqlx::Error::Encode(err));
-    }
-    let done: ExecResult = sqlx::query_with(sqlx::AssertSqlSafe(sql), bind.args)
-        .execute(conn)
-        .await?
-        .into();
-    Ok(done.rows_affected())
+    Ok(new)
 }
 
 /// Values bound into a driver's arguments as they come; the first encoding error is kept

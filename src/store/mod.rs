@@ -18,11 +18,10 @@ mod group;
 mod housekeeping;
 mod keys;
 mod migrate;
-mod pg_copy;
+mod pg_arrays;
 mod replay;
 mod replica;
 mod samples;
-mod server;
 mod session;
 pub mod sql;
 mod stats;
@@ -39,7 +38,6 @@ pub use keys::KeyInfo;
 pub use migrate::{lock_sqlite, migrate};
 pub use replay::Replayed;
 pub use replica::ReplicaStatus;
-pub use server::WritePath;
 pub use session::CommitConn;
 pub use stats::TodayStats;
 
@@ -49,44 +47,23 @@ use sea_orm::{DatabaseConnection, DbBackend, DbErr, RuntimeErr};
 #[derive(Debug, Clone)]
 pub struct Store {
     db: DatabaseConnection,
-    /// On PostgreSQL, the writer's health rows go by `COPY` (see `pg_copy`).
-    postgres_copy: bool,
-    /// How the writer learns which batch records it wrote (see `server`).
-    write_path: WritePath,
     /// The read replica, if one is configured (see `replica`).
     replica: Option<replica::Replica>,
 }
 
 impl Store {
-    /// Wraps an open connection pool. On PostgreSQL the writer stores health rows by `COPY`.
+    /// Wraps an open connection pool.
     pub fn new(db: DatabaseConnection) -> Self {
-        Self {
-            db,
-            postgres_copy: true,
-            write_path: WritePath::Returning,
-            replica: None,
-        }
+        Self { db, replica: None }
     }
 
-    /// On PostgreSQL, whether the writer stores health rows by `COPY` through a staging table
-    /// (`true`) or by multi-row `INSERT … ON CONFLICT DO NOTHING`. Other backends ignore it.
-    pub fn with_postgres_copy(mut self, copy: bool) -> Self {
-        self.postgres_copy = copy;
-        self
-    }
-
-    /// How the writer inserts samples: `"copy"` (PostgreSQL with `COPY`) or `"multi-row"`.
+    /// How the writer inserts samples: `"arrays"` (PostgreSQL, one statement) or
+    /// `"multi-row"`.
     pub fn sample_insert(&self) -> &'static str {
-        if self.copies_samples() {
-            "copy"
-        } else {
-            "multi-row"
+        match self.backend() {
+            DbBackend::Postgres => "arrays",
+            _ => "multi-row",
         }
-    }
-
-    /// Whether the writer stores samples by `COPY` (PostgreSQL with `postgres_copy`).
-    fn copies_samples(&self) -> bool {
-        self.postgres_copy && self.backend() == DbBackend::Postgres
     }
 
     /// The connection pool.

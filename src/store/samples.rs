@@ -1,11 +1,12 @@
-//! Inserting a group's samples: health rows (multi-row statements, or `COPY` on PostgreSQL,
-//! `pg_copy`) and quarantined rows, and telling which of them are new.
+//! Inserting a group's samples: health rows and quarantined rows (multi-row statements, or
+//! arrays on PostgreSQL, `pg_arrays`), and telling which of them are new.
 
 use super::columns::{Column, HEALTH, HEALTH_NAMES, QUARANTINE_NAMES, Row, quarantine};
 use super::driver::Driver;
 use super::group::{CommitBatch, RowKey, batch_ids};
+use super::pg_arrays;
 use super::session::{Txn, exec_err};
-use super::sql::{IDS_PER_QUERY, insert_ignore, statement_chunks, values_list};
+use super::sql::IDS_PER_QUERY;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect,
@@ -13,7 +14,8 @@ use sea_orm::{
 use std::collections::{BTreeMap, HashSet};
 use std::sync::LazyLock;
 
-/// Most rows per multi-row `INSERT` (also kept below every backend's parameter limit).
+/// Most rows per multi-row `INSERT` of batch records (also kept below every backend's
+/// parameter limit).
 ///
 /// PostgreSQL gets smaller statements: sqlx keeps, per connection and per cached statement
 /// shape, the type of every parameter, so 2048-row shapes held ~90 MiB across the writers'
@@ -25,9 +27,10 @@ pub(super) fn max_rows_per_insert(backend: DbBackend) -> usize {
         _ => 4096,
     }
 }
+
 /// The two sample tables.
 #[derive(Debug, Clone, Copy)]
-enum Table {
+pub(super) enum SampleTable {
     /// `t_user_health_data`: every column.
     Health,
     /// `t_unknown_device_data`: all but the wearer's.
@@ -38,72 +41,64 @@ enum Table {
 static QUARANTINE: LazyLock<Vec<&'static Column>> = LazyLock::new(|| quarantine().collect());
 /// The health table's columns, in order.
 static HEALTH_COLUMNS: LazyLock<Vec<&'static Column>> = LazyLock::new(|| HEALTH.iter().collect());
+/// PostgreSQL's insert of health rows.
+static HEALTH_UNNEST: LazyLock<String> = LazyLock::new(|| {
+    pg_arrays::insert_sql(SampleTable::Health.name(), &HEALTH_NAMES, &HEALTH_COLUMNS)
+});
+/// PostgreSQL's insert of quarantined rows.
+static QUARANTINE_UNNEST: LazyLock<String> = LazyLock::new(|| {
+    pg_arrays::insert_sql(
+        SampleTable::Quarantine.name(),
+        &QUARANTINE_NAMES,
+        &QUARANTINE,
+    )
+});
 
-impl Table {
-    fn name(self) -> &'static str {
+impl SampleTable {
+    /// The table's name.
+    pub(super) fn name(self) -> &'static str {
         match self {
-            Table::Health => "t_user_health_data",
-            Table::Quarantine => "t_unknown_device_data",
+            SampleTable::Health => "t_user_health_data",
+            SampleTable::Quarantine => "t_unknown_device_data",
         }
     }
 
-    fn columns(self) -> &'static [&'static Column] {
+    /// The columns written, in order.
+    pub(super) fn columns(self) -> &'static [&'static Column] {
         match self {
-            Table::Health => &HEALTH_COLUMNS,
-            Table::Quarantine => &QUARANTINE,
+            SampleTable::Health => &HEALTH_COLUMNS,
+            SampleTable::Quarantine => &QUARANTINE,
         }
     }
 
-    fn names(self) -> &'static str {
+    /// The column list of the `INSERT`.
+    pub(super) fn names(self) -> &'static str {
         match self {
-            Table::Health => &HEALTH_NAMES,
-            Table::Quarantine => &QUARANTINE_NAMES,
+            SampleTable::Health => &HEALTH_NAMES,
+            SampleTable::Quarantine => &QUARANTINE_NAMES,
+        }
+    }
+
+    /// PostgreSQL's `INSERT … SELECT * FROM UNNEST(…)` (`pg_arrays`).
+    pub(super) fn unnest_sql(self) -> &'static str {
+        match self {
+            SampleTable::Health => &HEALTH_UNNEST,
+            SampleTable::Quarantine => &QUARANTINE_UNNEST,
         }
     }
 }
 
-/// Multi-row `INSERT IGNORE` / `ON CONFLICT (device_sn, timestamp) DO NOTHING` of `rows`
-/// into `table`, each statement within the backend's parameter limit, the values bound
-/// straight into the driver's arguments. Returns how many rows are new.
+/// Inserts `rows` into `table`, skipping stored `(device_sn, timestamp)` pairs and repeats
+/// within `rows`. Returns how many rows are new.
 async fn insert_samples<DB: Driver>(
     txn: &Txn<'_, DB>,
-    table: Table,
+    table: SampleTable,
     rows: &[Row<'_>],
 ) -> Result<u64, DbErr> {
-    let backend = DB::BACKEND;
-    let columns = table.columns();
     let mut conn = txn.lock().await;
-    let mut new = 0;
-    for rows in statement_chunks(backend, columns.len(), max_rows_per_insert(backend), rows) {
-        let sql = insert_ignore(
-            backend,
-            table.name(),
-            table.names(),
-            &values_list(backend, rows.len(), columns.len()),
-            "device_sn, timestamp",
-            "",
-        );
-        new += DB::insert(&mut conn, sql, columns, rows)
-            .await
-            .map_err(exec_err)?;
-    }
-    Ok(new)
-}
-
-/// Inserts health `rows` (by `COPY` when `copy` and the driver has it), skipping stored
-/// `(device_sn, timestamp)` pairs and repeats within `rows`. Returns how many rows are new.
-async fn insert_health_rows<DB: Driver>(
-    txn: &Txn<'_, DB>,
-    copy: bool,
-    rows: &[Row<'_>],
-) -> Result<u64, DbErr> {
-    if copy {
-        let mut conn = txn.lock().await;
-        if let Some(copied) = DB::copy_health(&mut conn, rows) {
-            return copied.await.map_err(exec_err);
-        }
-    }
-    insert_samples(txn, Table::Health, rows).await
+    DB::insert_samples(&mut conn, table, rows)
+        .await
+        .map_err(exec_err)
 }
 
 /// New rows per device of a group: its wearer and the count.
@@ -115,7 +110,6 @@ pub(super) type PerDevice<'a> = BTreeMap<&'a str, (i64, usize)>;
 /// the group's batch ids before this transaction (reused ids).
 pub(super) async fn insert_health<'a, DB: Driver>(
     txn: &Txn<'_, DB>,
-    copy: bool,
     batches: &'a [CommitBatch],
     active: &[usize],
     earlier: &HashSet<RowKey>,
@@ -136,7 +130,7 @@ pub(super) async fn insert_health<'a, DB: Driver>(
     // Re-sent samples are rare: insert without RETURNING (which costs the database a result
     // row per row, a third of MariaDB's time in measurements) and count every row as new
     // when all were.
-    let all_new = insert_health_rows(txn, copy, &rows)
+    let all_new = insert_samples(txn, SampleTable::Health, &rows)
         .await
         .map(|new| usize::try_from(new).is_ok_and(|n| n == rows.len()))?;
     let new_rows = if all_new {
@@ -222,6 +216,6 @@ pub(super) async fn insert_quarantine<DB: Driver>(
             })
         })
         .collect();
-    insert_samples(txn, Table::Quarantine, &rows).await?;
+    insert_samples(txn, SampleTable::Quarantine, &rows).await?;
     Ok(())
 }

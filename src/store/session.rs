@@ -1,10 +1,14 @@
-//! SeaORM statements on a connection the writer holds, in or out of a transaction.
+//! SeaORM statements in a transaction on a connection the writer holds.
 //!
 //! SeaORM runs statements only on connections of its pool, and sqlx pings every connection
 //! when it goes back to the pool (and, unless told otherwise, when it is taken out): two
 //! round trips per commit that carry no data. A writer task keeps one connection
 //! ([`CommitConn`]) and runs its commits on it through [`Session`], which speaks SeaORM's
 //! [`ConnectionTrait`] so the commit's statements are written as everywhere else.
+//!
+//! On MySQL the held connection runs with autocommit off, so the first statement of a commit
+//! opens its transaction and no `BEGIN` goes ahead of it: a round trip less per commit. Such
+//! a connection never goes back to the pool; a held connection is closed when it is due.
 
 use super::driver::Driver;
 use sea_orm::sqlx::{self, pool::PoolConnection};
@@ -13,7 +17,7 @@ use sea_orm::{
     Statement, TransactionSession,
 };
 use std::marker::PhantomData;
-use std::ops::DerefMut;
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
@@ -25,8 +29,8 @@ const MAX_IDLE: Duration = Duration::from_secs(30);
 /// and health rules apply again (and a new server behind a proxy gets its share).
 const MAX_HELD: Duration = Duration::from_secs(300);
 
-/// SeaORM statements on one sqlx connection `C` of driver `DB`: a held connection, or a
-/// transaction on it.
+/// SeaORM statements on one sqlx connection `C` of driver `DB`: a transaction on a held
+/// connection.
 pub(super) struct Session<DB, C> {
     // A lock only because `ConnectionTrait` hands out `&self`; a commit runs its statements
     // one after the other, so it is never contended.
@@ -88,19 +92,70 @@ impl<DB: Driver, C: DerefMut<Target = DB::Connection> + Send> ConnectionTrait fo
     }
 }
 
-/// A transaction: dropped without [`TransactionSession::commit`] it rolls back (sqlx sends the
-/// `ROLLBACK` before the connection runs anything else).
-pub(super) type Txn<'c, DB> = Session<DB, sqlx::Transaction<'c, DB>>;
+/// An open transaction on a held connection.
+pub(super) struct OpenTxn<'c, DB: Driver> {
+    conn: &'c mut DB::Connection,
+    /// Set until the transaction is committed or rolled back: [`CommitConn`] closes a
+    /// connection left with a transaction open (a commit cancelled or failed halfway).
+    open: &'c mut bool,
+}
+
+impl<DB: Driver> Deref for OpenTxn<'_, DB> {
+    type Target = DB::Connection;
+    fn deref(&self) -> &DB::Connection {
+        self.conn
+    }
+}
+
+impl<DB: Driver> DerefMut for OpenTxn<'_, DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        self.conn
+    }
+}
+
+/// A transaction: [`TransactionSession::commit`] or [`TransactionSession::rollback`] ends it.
+pub(super) type Txn<'c, DB> = Session<DB, OpenTxn<'c, DB>>;
+
+impl<'c, DB: Driver> Txn<'c, DB> {
+    /// Opens a transaction on `held`: with `BEGIN` where the driver has autocommit on, with
+    /// nothing where it is off.
+    pub(super) async fn begin(held: &'c mut HeldConn<'_, DB>) -> Result<Self, DbErr> {
+        let HeldConn { conn, open } = held;
+        if DB::AUTOCOMMIT {
+            DB::execute_sql(conn, "BEGIN".to_owned())
+                .await
+                .map_err(|err| DbErr::Conn(RuntimeErr::SqlxError(Arc::new(err))))?;
+        }
+        **open = true;
+        Ok(Session::new(OpenTxn { conn, open }))
+    }
+
+    /// Ends the transaction with `sql` (`COMMIT` or `ROLLBACK`).
+    async fn end(self, sql: &str) -> Result<(), DbErr> {
+        let txn = self.conn.into_inner();
+        DB::execute_sql(txn.conn, sql.to_owned())
+            .await
+            .map_err(exec_err)?;
+        *txn.open = false;
+        Ok(())
+    }
+}
 
 #[async_trait::async_trait]
 impl<DB: Driver> TransactionSession for Txn<'_, DB> {
     async fn commit(self) -> Result<(), DbErr> {
-        self.conn.into_inner().commit().await.map_err(exec_err)
+        self.end("COMMIT").await
     }
 
     async fn rollback(self) -> Result<(), DbErr> {
-        self.conn.into_inner().rollback().await.map_err(exec_err)
+        self.end("ROLLBACK").await
     }
+}
+
+/// The held connection of a [`CommitConn`], for one commit.
+pub(super) struct HeldConn<'c, DB: Driver> {
+    conn: &'c mut DB::Connection,
+    open: &'c mut bool,
 }
 
 /// The connection a writer task commits on, taken from the pool when first needed and kept
@@ -114,6 +169,8 @@ struct Held {
     conn: Conn,
     taken: Instant,
     used: Instant,
+    /// A transaction was opened and not ended.
+    open: bool,
 }
 
 pub(super) enum Conn {
@@ -150,25 +207,29 @@ holds!(sqlx::Sqlite, Sqlite);
 
 impl CommitConn {
     /// The held connection of `DB`, taken from `db`'s pool when there is none (or the one
-    /// held is due back); also whether it was held before this call.
+    /// held is due, or was left in a transaction); also whether it was held before this call.
     pub(super) async fn take<DB: Holds>(
         &mut self,
         db: &DatabaseConnection,
-    ) -> Result<(&mut DB::Connection, bool), DbErr> {
+    ) -> Result<(HeldConn<'_, DB>, bool), DbErr> {
         let now = Instant::now();
         let due = self.held.as_ref().is_some_and(|held| {
-            now.duration_since(held.used) >= MAX_IDLE || now.duration_since(held.taken) >= MAX_HELD
+            held.open
+                || now.duration_since(held.used) >= MAX_IDLE
+                || now.duration_since(held.taken) >= MAX_HELD
         });
         if due {
-            self.held = None;
+            self.discard();
         }
         let reused = self.held.is_some();
         if self.held.is_none() {
-            let conn = DB::pool(db).acquire().await.map_err(acquire_error)?;
+            let mut conn = DB::pool(db).acquire().await.map_err(acquire_error)?;
+            DB::hold(&mut conn).await.map_err(exec_err)?;
             self.held = Some(Held {
                 conn: DB::wrap(conn),
                 taken: now,
                 used: now,
+                open: false,
             });
         }
         let held = self.held.as_mut().expect("a connection was just taken");
@@ -176,10 +237,14 @@ impl CommitConn {
         let conn = DB::unwrap(&mut held.conn).ok_or_else(|| {
             DbErr::Custom("the writer's connection is of another database".to_owned())
         })?;
-        Ok((&mut **conn, reused))
+        let held = HeldConn {
+            conn: &mut **conn,
+            open: &mut held.open,
+        };
+        Ok((held, reused))
     }
 
-    /// Closes the held connection (it failed): the next commit takes another.
+    /// Closes the held connection (it failed, or is due): the next commit takes another.
     pub(super) fn discard(&mut self) {
         if let Some(held) = self.held.take() {
             match held.conn {
@@ -188,6 +253,12 @@ impl CommitConn {
                 Conn::Sqlite(mut c) => c.close_on_drop(),
             }
         }
+    }
+}
+
+impl Drop for CommitConn {
+    fn drop(&mut self) {
+        self.discard();
     }
 }
 

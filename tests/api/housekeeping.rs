@@ -15,7 +15,7 @@ crate::server_tests!(one_instance_at_a_time: a_second_instance_leaves_housekeepi
 /// `at` (`YYYY-MM-DD hh:mm:ss`, UTC) as a literal each backend reads as UTC.
 fn utc(backend: Backend, at: &str) -> String {
     match backend {
-        Backend::MariaDb | Backend::MySql8 => format!("'{at}'"),
+        Backend::MariaDb => format!("'{at}'"),
         Backend::Postgres => format!("'{at}+00'"),
         _ => format!("'{at}+00:00'"),
     }

@@ -369,11 +369,9 @@ async fn replay_and_resent_samples_beside_new_batches_are_each_answered_right(ba
     app.stop().await;
 }
 
-/// The race the batch lookup cannot see: another transaction commits the same batch after
-/// the writer looked it up and before its own batch record is written. The writer's insert of
-/// the record waits for the other transaction, finds the record taken, rolls back, and
-/// answers with the stored result (on the affected-rows path by looking the record up after
-/// the rollback, since the server does not say which record was in the way).
+/// Another transaction commits the same batch while the writer is writing it. The writer's
+/// insert of the batch record waits for the other transaction, finds the record taken, rolls
+/// back, looks the id up and answers with the stored result.
 async fn a_batch_committed_by_another_transaction_meanwhile_is_answered_as_replay(
     backend: Backend,
 ) {
@@ -388,7 +386,7 @@ async fn a_batch_committed_by_another_transaction_meanwhile_is_answered_as_repla
     let first = app.upload(records.clone(), Some("first-id")).await;
     assert_eq!(first.status, 200, "{}", first.text);
     // The other transaction: the first batch's record renamed to the id about to be sent,
-    // uncommitted, so the lookup does not see it and the insert of the record must wait.
+    // uncommitted, so the insert of the record must wait for it.
     let other = app.db.begin().await.expect("begin");
     other
         .execute_unprepared("UPDATE t_ingest_batch SET batch_id = 'raced-id'")

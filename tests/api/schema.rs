@@ -70,9 +70,7 @@ async fn existing_health_table_gets_the_unique_key_it_lacks(backend: Backend) {
         Backend::Sqlite | Backend::SqliteRedis | Backend::SqliteRedisCluster => {
             ("INTEGER PRIMARY KEY AUTOINCREMENT", "TIMESTAMP")
         }
-        Backend::MariaDb | Backend::MySql8 => {
-            ("BIGINT AUTO_INCREMENT PRIMARY KEY", "TIMESTAMP NULL")
-        }
+        Backend::MariaDb => ("BIGINT AUTO_INCREMENT PRIMARY KEY", "TIMESTAMP NULL"),
         Backend::Postgres => ("BIGSERIAL PRIMARY KEY", "TIMESTAMPTZ"),
     };
     let create = format!(

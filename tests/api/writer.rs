@@ -105,7 +105,7 @@ async fn a_connection_the_server_dropped_fails_no_upload(backend: Backend) {
     assert_eq!(first.status, 200, "{}", first.text);
     // Every other session on the test database ends, the writer's among them.
     let others = match backend {
-        Backend::MariaDb | Backend::MySql8 => {
+        Backend::MariaDb => {
             "SELECT CAST(id AS SIGNED) FROM information_schema.processlist \
              WHERE db = DATABASE() AND id <> CONNECTION_ID()"
         }
@@ -118,7 +118,7 @@ async fn a_connection_the_server_dropped_fails_no_upload(backend: Backend) {
     assert!(!sessions.is_empty(), "the writer holds a session");
     for id in sessions {
         match backend {
-            Backend::MariaDb | Backend::MySql8 => app.exec(&format!("KILL {id}")).await,
+            Backend::MariaDb => app.exec(&format!("KILL {id}")).await,
             _ => {
                 app.exec(&format!("SELECT pg_terminate_backend({id})"))
                     .await
@@ -214,82 +214,72 @@ async fn shutdown_commits_queued_uploads_before_exit(backend: Backend) {
     );
 }
 
-/// On PostgreSQL the writer stores health rows by `COPY` through a staging table, or by
-/// multi-row `INSERT` (`writer.postgres_copy = false`): both store the same values — text
-/// that `COPY` would read as syntax, nulls, decimals rounded from awkward floats — and count
-/// new rows and duplicates alike.
+/// On PostgreSQL the writer sends a group's samples as one array per column (`UNNEST`): the
+/// values stored are those sent — text with tabs, newlines and backslashes, nulls, decimals
+/// rounded from awkward floats, millisecond timestamps — and new rows and duplicates (also
+/// within one batch) are counted as on the other databases.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_copy_stores_what_insert_stores() {
-    let Some(copy) =
-        TestApp::spawn_with(Backend::Postgres, |c| c.writer.postgres_copy = true).await
-    else {
+async fn postgres_arrays_store_the_values_sent() {
+    let Some(app) = TestApp::spawn(Backend::Postgres).await else {
         return;
     };
-    let insert = copy
-        .another_instance(|c| c.writer.postgres_copy = false)
-        .await;
-    copy.bind("COPY0001", 7, 70, 700).await;
-    // A wearer has one device: two wearers, the same customer and organisation.
-    copy.bind("INSERT0001", 8, 70, 700).await;
+    app.bind("ARRAYS0001", 7, 70, 700).await;
     let t = now() - 50_000;
-    let samples = |device: &str| {
-        json!([
-            {"deviceSn": device, "heartRate": 71, "bloodOxygen": 98, "temperature": 36.55,
-             "pressureHigh": 120, "pressureLow": 80, "stress": 30, "step": 1200,
-             "distance": 900, "calorie": 55, "latitude": 39.904_200_049_999_99,
-             "longitude": -116.407_399_999_999_98, "sleep": "deep\tlight\nrem\r\\N \\. é",
-             "timestamp": t, "uploadMethod": "wifi"},
-            {"deviceSn": device, "timestamp": t + 1},
-            {"deviceSn": device, "temperature": 44.95, "latitude": -0.000_000_1,
-             "timestamp": (t + 2) * 1000},
-            // The same (device, timestamp) again: the first one is kept.
-            {"deviceSn": device, "heartRate": 72, "timestamp": t + 2},
-        ])
-    };
-    for (app, device) in [(&copy, "COPY0001"), (&insert, "INSERT0001")] {
-        let first = app.upload(samples(device), None).await;
-        assert_eq!(first.status, 200, "{}", first.text);
-        assert_eq!(
-            (&first.body["inserted"], &first.body["duplicates"]),
-            (&json!(3), &json!(1)),
-            "{}",
-            first.text
-        );
-        let again = app.upload(samples(device), None).await;
-        assert_eq!(
-            (&again.body["inserted"], &again.body["duplicates"]),
-            (&json!(0), &json!(4)),
-            "{}",
-            again.text
-        );
-    }
-    let columns = "heart_rate, blood_oxygen, temperature, pressure_high, pressure_low, \
-        stress, step, distance, calorie, latitude, longitude, sleep, timestamp, upload_method, \
-        customer_id, org_id";
-    let differing = |a: &str, b: &str| {
-        format!(
-            "SELECT COUNT(*) FROM (SELECT {columns} FROM t_user_health_data WHERE device_sn = '{a}' \
-             EXCEPT SELECT {columns} FROM t_user_health_data WHERE device_sn = '{b}') d"
-        )
-    };
-    assert_eq!(copy.scalar(&differing("COPY0001", "INSERT0001")).await, 0);
-    assert_eq!(copy.scalar(&differing("INSERT0001", "COPY0001")).await, 0);
+    let samples = json!([
+        {"deviceSn": "ARRAYS0001", "heartRate": 71, "bloodOxygen": 98, "temperature": 36.55,
+         "pressureHigh": 120, "pressureLow": 80, "stress": 30, "step": 1200,
+         "distance": 900, "calorie": 55, "latitude": 39.904_200_049_999_99,
+         "longitude": -116.407_399_999_999_98, "sleep": "deep\tlight\nrem\r\\N \\. é",
+         "timestamp": t, "uploadMethod": "wifi"},
+        {"deviceSn": "ARRAYS0001", "timestamp": t + 1},
+        {"deviceSn": "ARRAYS0001", "temperature": 44.95, "latitude": -0.000_000_1,
+         "timestamp": (t + 2) * 1000},
+        // The same (device, timestamp) again: the first one is kept.
+        {"deviceSn": "ARRAYS0001", "heartRate": 72, "timestamp": t + 2},
+    ]);
+    let first = app.upload(samples.clone(), None).await;
+    assert_eq!(first.status, 200, "{}", first.text);
     assert_eq!(
-        copy.scalar(
-            "SELECT COUNT(*) FROM t_user_health_data WHERE device_sn = 'COPY0001' \
-             AND sleep = E'deep\\tlight\\nrem\\r\\\\N \\\\. é' AND temperature = 36.6"
-        )
+        (&first.body["inserted"], &first.body["duplicates"]),
+        (&json!(3), &json!(1)),
+        "{}",
+        first.text
+    );
+    let again = app.upload(samples, None).await;
+    assert_eq!(
+        (&again.body["inserted"], &again.body["duplicates"]),
+        (&json!(0), &json!(4)),
+        "{}",
+        again.text
+    );
+    assert_eq!(
+        app.scalar(&format!(
+            "SELECT COUNT(*) FROM t_user_health_data WHERE device_sn = 'ARRAYS0001' \
+             AND user_id = 7 AND customer_id = 70 AND org_id = 700 \
+             AND heart_rate = 71 AND blood_oxygen = 98 AND temperature = 36.6 \
+             AND pressure_high = 120 AND pressure_low = 80 AND stress = 30 AND step = 1200 \
+             AND distance = 900 AND calorie = 55 \
+             AND latitude = 39.9042000 AND longitude = -116.4074000 \
+             AND sleep = E'deep\\tlight\\nrem\\r\\\\N \\\\. é' \
+             AND timestamp = to_timestamp({t}) AND upload_method = 'wifi'"
+        ))
         .await,
         1
     );
     assert_eq!(
-        copy.scalar(
-            "SELECT COUNT(*) FROM t_user_health_data WHERE device_sn = 'COPY0001' \
-             AND temperature = 45.0 AND heart_rate IS NULL"
-        )
+        app.scalar(&format!(
+            "SELECT COUNT(*) FROM t_user_health_data WHERE device_sn = 'ARRAYS0001' \
+             AND timestamp = to_timestamp({}) AND temperature = 45.0 \
+             AND latitude = -0.0000001 AND heart_rate IS NULL AND sleep IS NULL",
+            t + 2
+        ))
         .await,
         1
     );
-    insert.stop().await;
-    copy.stop().await;
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM t_user_health_data WHERE device_sn = 'ARRAYS0001'")
+            .await,
+        3
+    );
+    app.stop().await;
 }

@@ -66,7 +66,6 @@ impl TestApp {
         config.database.url = ljwx_bigscreen::config::Secret::new(db.url.clone());
         config.admin.password = Some(ljwx_bigscreen::config::Secret::new(TEST_PASSWORD));
         config.database.max_connections = 5;
-        db.backend.configure(&mut config);
         if let Some(url) = db.backend.redis() {
             config.redis.url = url.map(ljwx_bigscreen::config::Secret::new);
             config.redis.key_prefix = db.redis_prefix.clone();

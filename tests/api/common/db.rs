@@ -28,9 +28,6 @@ pub async fn scalar_on(db: &DatabaseConnection, sql: &str) -> i64 {
 pub enum Backend {
     Sqlite,
     MariaDb,
-    /// MariaDB on the path MySQL 8 and TiDB take (`database.mysql_returning = false`: no
-    /// `INSERT … RETURNING`), since no MySQL 8 server can be installed here.
-    MySql8,
     Postgres,
     /// SQLite with the Redis cache level and counters (`BIGSCREEN_TEST_REDIS_URL`).
     SqliteRedis,
@@ -43,23 +40,8 @@ impl Backend {
     fn admin_url_var(self) -> Option<&'static str> {
         match self {
             Backend::Sqlite | Backend::SqliteRedis | Backend::SqliteRedisCluster => None,
-            Backend::MariaDb | Backend::MySql8 => Some("BIGSCREEN_TEST_MYSQL_URL"),
+            Backend::MariaDb => Some("BIGSCREEN_TEST_MYSQL_URL"),
             Backend::Postgres => Some("BIGSCREEN_TEST_POSTGRES_URL"),
-        }
-    }
-
-    /// Sets what this backend variant changes in the service's configuration.
-    pub fn configure(self, config: &mut ljwx_bigscreen::config::Config) {
-        if self == Backend::MySql8 {
-            config.database.mysql_returning = false;
-        }
-    }
-
-    /// The same as environment variables, for a server process.
-    pub fn server_env(self) -> Vec<(&'static str, String)> {
-        match self {
-            Backend::MySql8 => vec![("LJWX_DATABASE__MYSQL_RETURNING", "false".to_owned())],
-            _ => Vec::new(),
         }
     }
 

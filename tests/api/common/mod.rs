@@ -106,8 +106,7 @@ pub fn now() -> i64 {
 }
 
 /// Runs each listed `async fn name(backend: Backend)` once per backend, as
-/// `sqlite::name`, `mariadb::name`, `mysql8::name` (MariaDB on MySQL 8's write path),
-/// `postgres::name`, `sqlite_redis::name` and `sqlite_redis_cluster::name`.
+/// `sqlite::name`, `mariadb::name`, `postgres::name`, `sqlite_redis::name` and `sqlite_redis_cluster::name`.
 #[macro_export]
 macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {
@@ -124,14 +123,6 @@ macro_rules! backend_tests {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name($crate::common::Backend::MariaDb).await
-                }
-            )*
-        }
-        mod mysql8 {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::common::Backend::MySql8).await
                 }
             )*
         }
@@ -162,8 +153,8 @@ macro_rules! backend_tests {
     };
 }
 
-/// Runs `async fn test(backend: Backend)` on the database servers only, as `module::mariadb`,
-/// `module::mysql8` and `module::postgres`: for what SQLite has not (connections a server
+/// Runs `async fn test(backend: Backend)` on the database servers only, as `module::mariadb`
+/// and `module::postgres`: for what SQLite has not (connections a server
 /// drops, row locks another session holds, server locks, replicas).
 #[macro_export]
 macro_rules! server_tests {
@@ -174,11 +165,6 @@ macro_rules! server_tests {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn mariadb() {
                 super::$test(Backend::MariaDb).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn mysql8() {
-                super::$test(Backend::MySql8).await
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -150,7 +150,6 @@ impl Bench {
                 COLUMNS,
                 &list,
                 "device_sn, timestamp",
-                "",
             );
             txn.execute_raw(statement(backend, sql, values)).await?;
         }
