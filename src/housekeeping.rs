@@ -1,10 +1,13 @@
 //! The housekeeping task: every `housekeeping.interval_secs`, the instance that gets the
-//! database's housekeeping lock deletes the side-table rows past their retention, a batch of
-//! `housekeeping.batch_rows` per statement with a pause between, so the writer never waits
-//! long behind it. Stops between two deletes at shutdown.
+//! database's housekeeping lock keeps the health table's monthly partitions
+//! (`partitions.ahead` future months, none older than `partitions.retention_months`), then
+//! deletes the side-table rows past their retention, a batch of `housekeeping.batch_rows` per
+//! statement with a pause between — long enough that deletes keep the database busy at most
+//! `housekeeping.busy_percent` of the time — so the writer never waits long behind it. Stops
+//! between two deletes at shutdown.
 
 use crate::config::Config;
-use crate::store::{SideTable, Store};
+use crate::store::{PartitionError, SideTable, Store};
 use crate::telemetry::metrics::HOUSEKEEPING_DELETED;
 use chrono::{DateTime, Duration as Days, Utc};
 use std::time::Duration;
@@ -22,6 +25,17 @@ pub struct Retention {
     pub batches: Option<Days>,
     /// Delivered notifications, by delivery.
     pub outbox: Option<Days>,
+    /// The health table's partitions, when they are kept (`partitions.enabled`).
+    pub partitions: Option<Partitioning>,
+}
+
+/// How the health table's monthly partitions are kept.
+#[derive(Debug, Clone, Copy)]
+pub struct Partitioning {
+    /// Future months with a partition, after the current one.
+    pub ahead: u32,
+    /// Months kept; `0`: every month.
+    pub retention_months: u32,
 }
 
 impl Retention {
@@ -32,6 +46,10 @@ impl Retention {
             quarantine: days(config.quarantine.retention_days),
             batches: days(config.ingest.idempotency_days),
             outbox: days(config.alerts.outbox_retention_days),
+            partitions: config.partitions.enabled.then_some(Partitioning {
+                ahead: config.partitions.ahead,
+                retention_months: config.partitions.retention_months,
+            }),
         }
     }
 
@@ -51,8 +69,19 @@ impl Retention {
 pub struct Pace {
     /// Rows per statement.
     pub batch_rows: usize,
-    /// Pause between two statements.
+    /// Shortest pause between two statements.
     pub pause: Duration,
+    /// The share of the time, in percent (1–100), that deletes may keep the database busy:
+    /// after a delete that took `t`, the pause is at least `t × (100 − busy) / busy`.
+    pub busy_percent: u32,
+}
+
+impl Pace {
+    /// The pause after a delete that took `took`.
+    fn pause_after(&self, took: Duration) -> Duration {
+        let busy = self.busy_percent.clamp(1, 100);
+        self.pause.max(took * (100 - busy) / busy)
+    }
 }
 
 /// Owns the housekeeping task; [`HousekeepingTask::shutdown`] stops it between two deletes
@@ -70,6 +99,7 @@ pub fn start(store: Store, config: &Config) -> HousekeepingTask {
         let pace = Pace {
             batch_rows: settings.batch_rows.max(1),
             pause: Duration::from_millis(settings.pause_ms),
+            busy_percent: settings.busy_percent,
         };
         tokio::spawn(run(
             store,
@@ -126,9 +156,35 @@ pub async fn run_once(
     let Some(lock) = store.try_housekeeping_lock().await? else {
         return Ok(None);
     };
+    if let Some(partitioning) = retention.partitions {
+        keep_partitions(store, partitioning).await;
+    }
     let trimmed = trim(store, retention, pace, stop).await;
     lock.release().await;
     trimmed.map(Some)
+}
+
+/// Creates the months ahead and drops those past retention, when the health table is
+/// partitioned (failures are logged: the side tables are trimmed all the same).
+async fn keep_partitions(store: &Store, partitioning: Partitioning) {
+    match store.partitions().await {
+        Ok(Some(_)) => {}
+        Ok(None) | Err(PartitionError::Unsupported) => return,
+        Err(err) => {
+            warn!(error = %err, "Partitions could not be listed; trying again at the next run.");
+            return;
+        }
+    }
+    if let Err(err) = store
+        .maintain_partitions(
+            Utc::now(),
+            partitioning.ahead,
+            partitioning.retention_months,
+        )
+        .await
+    {
+        warn!(error = %err, "Partition maintenance failed; trying again at the next run.");
+    }
 }
 
 /// Deletes what is past its retention in each table, in batches, until done or `stop`.
@@ -145,7 +201,9 @@ async fn trim(
         };
         let mut deleted = 0;
         while !stop.is_cancelled() {
+            let started = std::time::Instant::now();
             let n = store.delete_older(table, cutoff, pace.batch_rows).await?;
+            let took = started.elapsed();
             deleted += n;
             metrics::counter!(HOUSEKEEPING_DELETED, "table" => table.table()).increment(n);
             if n < pace.batch_rows as u64 {
@@ -153,7 +211,7 @@ async fn trim(
             }
             tokio::select! {
                 () = stop.cancelled() => {}
-                () = tokio::time::sleep(pace.pause) => {}
+                () = tokio::time::sleep(pace.pause_after(took)) => {}
             }
         }
         if deleted > 0 {
@@ -162,4 +220,36 @@ async fn trim(
         done.push((table, deleted));
     }
     Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pause_bounds_the_share_of_time_spent_deleting() {
+        let pace = Pace {
+            batch_rows: 1000,
+            pause: Duration::from_millis(20),
+            busy_percent: 25,
+        };
+        // A 40 ms delete is followed by 120 ms of rest: busy a quarter of the time.
+        assert_eq!(
+            pace.pause_after(Duration::from_millis(40)),
+            Duration::from_millis(120)
+        );
+        // A quick one by the shortest pause.
+        assert_eq!(
+            pace.pause_after(Duration::from_millis(2)),
+            Duration::from_millis(20)
+        );
+        let flat_out = Pace {
+            busy_percent: 100,
+            ..pace
+        };
+        assert_eq!(
+            flat_out.pause_after(Duration::from_secs(1)),
+            Duration::from_millis(20)
+        );
+    }
 }

@@ -16,12 +16,13 @@
 //!    Prometheus metrics, W3C trace context and the recent-trace store; [`redis`] — the
 //!    optional Redis (node or cluster) shared by the cache and counters; [`monitor`] — host
 //!    and process CPU, memory, disk and network, sampled periodically.
-//! 3. [`store`] — every SQL statement: the group commit, lookups, statistics, keys, sessions.
+//! 3. [`store`] — every SQL statement: the group commit, lookups, statistics, keys, sessions,
+//!    the health table's monthly partitions.
 //! 4. [`devices`] — device → wearer mapping cache (L1 quick_cache, L2 Redis, L3 SQL), the
 //!    bindings import, device keys; [`alerts`] — the alert engine and its notification outbox;
 //!    [`access`] — who may do what: client addresses behind proxies, the admin token, the
-//!    dashboard password and sessions; [`housekeeping`] — deleting side-table rows past
-//!    their retention, one instance at a time.
+//!    dashboard password and sessions; [`housekeeping`] — keeping the monthly partitions and
+//!    deleting side-table rows past their retention, one instance at a time.
 //! 5. [`ingest`] — body → records (lenient per record) → validation → the upload pipeline and
 //!    its group-commit writer; [`health`] — the components as `/api/health` and the
 //!    dashboard report them.

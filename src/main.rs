@@ -9,7 +9,7 @@ use ljwx_bigscreen::devices::keys as device_keys;
 use ljwx_bigscreen::devices::parse_bindings_csv;
 use ljwx_bigscreen::domain::KeyOwner;
 use ljwx_bigscreen::domain::is_valid_device_sn;
-use ljwx_bigscreen::store::Store;
+use ljwx_bigscreen::store::{Progress, Store};
 use ljwx_bigscreen::{App, telemetry};
 use std::path::PathBuf;
 
@@ -51,6 +51,25 @@ enum Command {
         #[command(subcommand)]
         command: DevicesCommand,
     },
+    /// The health table's monthly partitions (MariaDB/MySQL, PostgreSQL).
+    Partitions {
+        #[command(subcommand)]
+        command: PartitionsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PartitionsCommand {
+    /// List the partitions: name, what each holds, estimated rows.
+    Status,
+    /// Create the months ahead and drop those past retention once, as housekeeping does
+    /// (`partitions.ahead`, `partitions.retention_months`).
+    Maintain,
+    /// Convert an unpartitioned health table: all or nothing. MariaDB/MySQL rewrite it in one
+    /// ALTER TABLE, during which writes wait; PostgreSQL copies it while writes go on and
+    /// holds them only for the last rows and the swap, keeping the old table as
+    /// t_user_health_data_unpartitioned.
+    Convert,
 }
 
 #[derive(Subcommand)]
@@ -168,6 +187,12 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             close(store).await;
             result
         }
+        Command::Partitions { command } => {
+            let store = open_storage(&config).await?;
+            let result = partitions(&store, &config, command).await;
+            close(store).await;
+            result
+        }
         Command::Devices {
             command: DevicesCommand::Import { file },
         } => {
@@ -247,6 +272,64 @@ fn describe(owner: &KeyOwner) -> String {
 }
 
 /// Closes the pool of a maintenance command.
+async fn partitions(
+    store: &Store,
+    config: &Config,
+    command: PartitionsCommand,
+) -> anyhow::Result<()> {
+    let ahead = config.partitions.ahead;
+    match command {
+        PartitionsCommand::Status => match store.partitions().await? {
+            Some(partitions) => {
+                for p in partitions {
+                    println!("{:<36} {:>12} rows  {}", p.name, p.rows, p.bounds);
+                }
+            }
+            None => println!(
+                "t_user_health_data is not partitioned (`ljwx-bigscreen partitions convert`)."
+            ),
+        },
+        PartitionsCommand::Maintain => {
+            let Some(lock) = store.try_housekeeping_lock().await? else {
+                anyhow::bail!("an instance is running housekeeping now; try again shortly");
+            };
+            let done = store
+                .maintain_partitions(
+                    chrono::Utc::now(),
+                    ahead,
+                    config.partitions.retention_months,
+                )
+                .await;
+            lock.release().await;
+            let done = done?;
+            println!(
+                "Created {} partitions, dropped {}.",
+                done.created.len(),
+                done.dropped.len()
+            );
+        }
+        PartitionsCommand::Convert => {
+            let started = std::time::Instant::now();
+            store
+                .convert_to_partitions(chrono::Utc::now(), ahead, &mut |progress| {
+                    let elapsed = started.elapsed().as_secs();
+                    match progress {
+                        Progress::Copied { rows, total } => {
+                            eprintln!("{elapsed:>6} s  copied {rows} of ~{total} rows");
+                        }
+                        Progress::Rewriting(Some(percent)) => {
+                            eprintln!("{elapsed:>6} s  rewriting: {percent:.1} %");
+                        }
+                        Progress::Rewriting(None) => eprintln!("{elapsed:>6} s  rewriting"),
+                    }
+                })
+                .await?;
+            println!("t_user_health_data is partitioned by month.");
+        }
+    }
+    Ok(())
+}
+
 async fn close(store: Store) {
     if let Err(err) = store.connection().clone().close().await {
         tracing::warn!(error = %err, "Closing the database pool failed.");

@@ -283,7 +283,7 @@ mod tests {
         let mut config = Config::default();
         config.database.url = Secret::new("sqlite::memory:");
         let db = crate::store::connect(&config.database).await.expect("db");
-        crate::store::migrate(&db).await.expect("schema");
+        crate::store::migrate(&db, None).await.expect("schema");
         let store = Store::new(db);
         let admin = AdminConfig {
             password_checks: 1,

@@ -80,7 +80,10 @@ pub async fn open_storage(config: &Config) -> Result<Store, StartupError> {
     let db = store::connect(&config.database)
         .await
         .map_err(StartupError::Database)?;
-    store::migrate(&db).await.map_err(StartupError::Migration)?;
+    let partition_ahead = config.partitions.enabled.then_some(config.partitions.ahead);
+    store::migrate(&db, partition_ahead)
+        .await
+        .map_err(StartupError::Migration)?;
     Ok(Store::new(db))
 }
 

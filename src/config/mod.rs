@@ -15,7 +15,7 @@ mod storage;
 
 pub use admin::{AdminConfig, DashboardConfig};
 pub use alerts::AlertsConfig;
-pub use housekeeping::{HousekeepingConfig, QuarantineConfig};
+pub use housekeeping::{HousekeepingConfig, PartitionsConfig, QuarantineConfig};
 pub use ingest::{DeviceAuth, DevicesConfig, IngestConfig, RateLimitConfig, WriterConfig};
 pub use observe::{LogConfig, LogFormat, MonitorConfig, TracesConfig};
 pub use secret::Secret;
@@ -75,6 +75,8 @@ pub struct Config {
     pub quarantine: QuarantineConfig,
     /// Deleting side-table rows past their retention.
     pub housekeeping: HousekeepingConfig,
+    /// Monthly partitions of the health table (MariaDB/MySQL, PostgreSQL).
+    pub partitions: PartitionsConfig,
 }
 
 impl Default for Config {
@@ -100,6 +102,7 @@ impl Default for Config {
             observability: ObservabilityConfig::default(),
             quarantine: QuarantineConfig::default(),
             housekeeping: HousekeepingConfig::default(),
+            partitions: PartitionsConfig::default(),
         }
     }
 }

@@ -3,6 +3,8 @@
 //! is the database's own — `GET_LOCK` on MySQL/MariaDB, an advisory lock on PostgreSQL — and
 //! for a SQLite file a lock on a file beside it.
 
+use super::Store;
+use chrono::Utc;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx;
 use sea_orm::{DatabaseConnection, DbBackend, DbErr, RuntimeErr};
@@ -16,9 +18,10 @@ const LOCK_KEY: i64 = 0x6c6a_7778_6d69_6772;
 const LOCK_WAIT_SECS: i64 = 600;
 
 /// Applies the pending migrations to `db`, waiting for any other process migrating the same
-/// database. A SQLite file is the caller's to lock, with [`lock_sqlite`] held from before it
-/// connects until this returns.
-pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+/// database; with `partition_ahead`, then partitions a new install's empty health table by
+/// month, `partition_ahead` months ahead (`partitions`). A SQLite file is the caller's to
+/// lock, with [`lock_sqlite`] held from before it connects until this returns.
+pub async fn migrate(db: &DatabaseConnection, partition_ahead: Option<u32>) -> Result<(), DbErr> {
     match db.get_database_backend() {
         DbBackend::MySql => {
             let mut lock = db
@@ -37,7 +40,7 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
                     "another process kept the migration lock for {LOCK_WAIT_SECS} s"
                 )));
             }
-            let result = Migrator::up(db, None).await;
+            let result = up(db, partition_ahead).await;
             // Closing the connection would release it too.
             let _ = sqlx::query("SELECT RELEASE_LOCK(?)")
                 .bind(LOCK_NAME)
@@ -56,15 +59,30 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
                 .execute(&mut *lock)
                 .await
                 .map_err(conn_err)?;
-            let result = Migrator::up(db, None).await;
+            let result = up(db, partition_ahead).await;
             let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
                 .bind(LOCK_KEY)
                 .execute(&mut *lock)
                 .await;
             result
         }
-        _ => Migrator::up(db, None).await,
+        _ => up(db, partition_ahead).await,
     }
+}
+
+/// What runs under the migration lock.
+async fn up(db: &DatabaseConnection, partition_ahead: Option<u32>) -> Result<(), DbErr> {
+    Migrator::up(db, None).await?;
+    if let Some(ahead) = partition_ahead {
+        let partitioned = Store::new(db.clone())
+            .partition_if_empty(Utc::now(), ahead)
+            .await
+            .map_err(|err| DbErr::Migration(format!("partitioning the health table: {err}")))?;
+        if partitioned {
+            tracing::info!(ahead, "Health table partitioned by month (a new install).");
+        }
+    }
+    Ok(())
 }
 
 /// An exclusive lock standing for the SQLite database at `database` (on a file beside it,

@@ -134,10 +134,12 @@ async fn a_second_instance_leaves_housekeeping_to_the_first(backend: Backend) {
         quarantine: Some(chrono::Duration::days(30)),
         batches: None,
         outbox: None,
+        partitions: None,
     };
     let pace = Pace {
         batch_rows: 100,
         pause: Duration::ZERO,
+        busy_percent: 100,
     };
     let stop = CancellationToken::new();
     let held = app

@@ -18,6 +18,7 @@ mod login;
 mod notifications;
 mod openapi;
 mod otlp;
+mod partitions;
 mod privacy;
 mod replica;
 mod schema;
