@@ -22,7 +22,8 @@ pub struct HousekeepingConfig {
     pub pause_ms: u64,
     /// The share of the time (percent, 1–100) that deletes may keep the database busy: after
     /// a delete that took `t` the pause is at least `t × (100 − busy) / busy`, so on a loaded
-    /// database, where deletes take longer, housekeeping slows down by itself. Default 25.
+    /// database, where deletes take longer, housekeeping slows down by itself. Default 5 (on
+    /// the benchmark machine about 7 000 rows a second: docs/BENCHMARKS.md).
     pub busy_percent: u32,
 }
 
@@ -33,7 +34,7 @@ impl Default for HousekeepingConfig {
             interval_secs: 600,
             batch_rows: 1000,
             pause_ms: 20,
-            busy_percent: 25,
+            busy_percent: 5,
         }
     }
 }
