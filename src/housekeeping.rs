@@ -60,6 +60,10 @@ impl Retention {
             SideTable::Batches => self.batches.map(|d| now - d),
             SideTable::Outbox => self.outbox.map(|d| now - d),
             SideTable::Sessions => Some(now),
+            // Read by every instance within seconds; a day leaves room for one that was down.
+            SideTable::BindingChanges => Some(now - Days::days(1)),
+            // An export's files are streamed on request: a week to fetch them.
+            SideTable::ExportJobs => Some(now - Days::days(7)),
         }
     }
 }

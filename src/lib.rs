@@ -9,20 +9,22 @@
 //! no two modules depend on each other.
 //!
 //! 1. [`domain`] — the types and rules every layer shares: the sample and its wearer, device
-//!    serials, alert levels, statuses, rules and episodes, batch results, device keys, trace
-//!    stages. It imports nothing else of the crate.
+//!    serials, the vital signs, alert levels, statuses, rules and episodes, batch results,
+//!    device keys, trace stages. It imports nothing else of the crate.
 //! 2. [`config`] — the one typed configuration (defaults < `bigscreen.toml` < `LJWX_*` env);
 //!    [`zone`] — which calendar day "today" is; [`telemetry`] — logging, OTLP export,
 //!    Prometheus metrics, W3C trace context and the recent-trace store; [`redis`] — the
 //!    optional Redis (node or cluster) shared by the cache and counters; [`monitor`] — host
-//!    and process CPU, memory, disk and network, sampled periodically.
+//!    and process CPU, memory, disk and network, sampled periodically; [`interop`] — samples as
+//!    FHIR R4 resources and Open mHealth data points.
 //! 3. [`store`] — every SQL statement: the group commit, lookups, statistics, keys, sessions,
 //!    the health table's monthly partitions.
 //! 4. [`devices`] — device → wearer mapping cache (L1 quick_cache, L2 Redis, L3 SQL), the
 //!    bindings import, device keys; [`alerts`] — the alert engine and its notification outbox;
 //!    [`access`] — who may do what: client addresses behind proxies, the admin token, the
 //!    dashboard password and sessions; [`housekeeping`] — keeping the monthly partitions and
-//!    deleting side-table rows past their retention, one instance at a time.
+//!    deleting side-table rows past their retention, one instance at a time; [`exports`] —
+//!    planning FHIR Bulk Data exports.
 //! 5. [`ingest`] — body → records (lenient per record) → validation → the upload pipeline and
 //!    its group-commit writer; [`health`] — the components as `/api/health` and the
 //!    dashboard report them.
@@ -48,9 +50,11 @@ pub mod config;
 pub mod dashboard;
 pub mod devices;
 pub mod domain;
+pub mod exports;
 pub mod health;
 pub mod housekeeping;
 pub mod ingest;
+pub mod interop;
 pub mod monitor;
 pub mod redis;
 pub mod store;

@@ -37,6 +37,27 @@ impl Zone {
         }
     }
 
+    /// How far this zone is ahead of UTC at `at`, in seconds.
+    pub fn offset_secs(&self, at: DateTime<Utc>) -> i64 {
+        use chrono::Offset;
+        let seconds = match self {
+            Zone::Named(tz) => at.with_timezone(tz).offset().fix().local_minus_utc(),
+            Zone::Local => at
+                .with_timezone(&chrono::Local)
+                .offset()
+                .fix()
+                .local_minus_utc(),
+        };
+        i64::from(seconds)
+    }
+
+    /// Midnight (in this zone) of the day `at` falls on.
+    pub fn day_start(&self, at: DateTime<Utc>) -> DateTime<Utc> {
+        let offset = self.offset_secs(at);
+        let local = at.timestamp() + offset;
+        DateTime::from_timestamp(local - local.rem_euclid(86_400) - offset, 0).unwrap_or(at)
+    }
+
     /// `at` for people: `YYYY-MM-DD HH:MM:SS` in this zone.
     pub fn display(&self, at: DateTime<Utc>) -> String {
         self.strftime(at, "%Y-%m-%d %H:%M:%S")

@@ -11,9 +11,11 @@
 pub mod admin_session;
 pub mod admin_setting;
 pub mod alert_outbox;
+pub mod binding_change;
 pub mod device_daily;
 pub mod device_daily_pending;
 pub mod device_key;
+pub mod export_job;
 pub mod ingest_batch;
 pub mod sys_user;
 pub mod sys_user_org;

@@ -30,6 +30,8 @@ mod m20261201_000012_device_keys;
 mod m20261201_000013_session_credential;
 mod m20261201_000014_quarantine_arrival_index;
 mod m20261205_000015_batch_first_use;
+mod m20261205_000016_binding_changes;
+mod m20261205_000017_export_jobs;
 
 /// Runs the migrations in order; `Migrator::up(&db, None)` brings a database up to date.
 pub struct Migrator;
@@ -53,6 +55,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000013_session_credential::Migration),
             Box::new(m20261201_000014_quarantine_arrival_index::Migration),
             Box::new(m20261205_000015_batch_first_use::Migration),
+            Box::new(m20261205_000016_binding_changes::Migration),
+            Box::new(m20261205_000017_export_jobs::Migration),
         ]
     }
 }

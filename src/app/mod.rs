@@ -13,12 +13,14 @@ use crate::alerts::outbox::OutboxTask;
 use crate::alerts::{self, AlertsError};
 use crate::api::body::{Pace, ReadBudget};
 use crate::api::{
-    self, AlertsApi, ApiService, Gate, GateConfig, KeysApi, MetricsSources, Observers, StatusApi,
-    TracesApi, UploadApi, UploadBodies, UploadRateLimit,
+    self, AlertsApi, ApiParts, ApiService, BindingsApi, ExportApi, FhirApi, Gate, GateConfig,
+    KeysApi, MetricsSources, Observers, OmhApi, SamplesApi, StatusApi, TracesApi, UploadApi,
+    UploadBodies, UploadRateLimit,
 };
 use crate::config::Config;
 use crate::dashboard::{Dashboard, Feed, FeedTask, Sources};
-use crate::devices::{DeviceDirectory, DeviceKeys, KeysTask};
+use crate::devices::{BindingWatch, DeviceDirectory, DeviceKeys, KeysTask};
+use crate::exports::{ExportTasks, Exports};
 use crate::health::ReplicaWatch;
 use crate::housekeeping::{self, HousekeepingTask};
 use crate::ingest::activity::{Activity, ActivityTask};
@@ -95,6 +97,9 @@ pub struct App {
     devices: DeviceDirectory,
     keys: DeviceKeys,
     keys_task: KeysTask,
+    binding_watch: BindingWatch,
+    exports: Exports,
+    export_tasks: ExportTasks,
     clients: Clients,
     admin: Admin,
     writer: Writer,
@@ -133,6 +138,8 @@ impl App {
             .await
             .map_err(|err| StartupError::Redis(err.to_string()))?;
         let devices = DeviceDirectory::new(store.clone(), redis.clone(), &config.devices);
+        let binding_watch = BindingWatch::start(store.clone(), devices.clone()).await;
+        let (exports, export_tasks) = Exports::start(store.clone());
         let (keys, keys_task) = DeviceKeys::start(store.clone(), redis.clone())
             .await
             .map_err(StartupError::Keys)?;
@@ -147,7 +154,8 @@ impl App {
         let password_hash = password::resolve(&config.admin, &store, &config.data_dir).await?;
         let clients = Clients::new(&config.server);
         let auth = Auth::new(&config.admin, clients.clone(), store.clone(), password_hash);
-        let admin = Admin::new(config.admin.token.clone());
+        let admin =
+            Admin::new(config.admin.token.clone()).with_read_token(config.admin.read_token.clone());
         let sources = Sources {
             store: store.clone(),
             writer: writer.clone(),
@@ -166,6 +174,11 @@ impl App {
             auth,
             feed,
             page_size: config.dashboard.page_size.clamp(1, 500),
+            rules: if config.alerts.enabled {
+                config.alerts.rules.clone()
+            } else {
+                Vec::new()
+            },
         };
         Ok(Self {
             config,
@@ -174,6 +187,9 @@ impl App {
             devices,
             keys,
             keys_task,
+            binding_watch,
+            exports,
+            export_tasks,
             clients,
             admin,
             writer,
@@ -219,9 +235,9 @@ impl App {
             auth: self.dashboard.auth.clone(),
             public: self.config.observability.public,
         };
-        api::service(
-            UploadApi::new(ingest, self.config.ingest.max_records, self.traces.clone()),
-            StatusApi::new(
+        api::service(ApiParts {
+            upload: UploadApi::new(ingest, self.config.ingest.max_records, self.traces.clone()),
+            status: StatusApi::new(
                 self.store.clone(),
                 self.writer.clone(),
                 self.devices.clone(),
@@ -230,10 +246,29 @@ impl App {
                 self.zone,
                 observers.clone(),
             ),
-            AlertsApi::new(self.store.clone(), self.admin.clone()),
-            TracesApi::new(self.traces.clone(), observers),
-            KeysApi::new(self.keys.clone(), self.admin.clone()),
-        )
+            alerts: AlertsApi::new(self.store.clone(), self.admin.clone()),
+            traces: TracesApi::new(self.traces.clone(), observers),
+            keys: KeysApi::new(self.keys.clone(), self.admin.clone()),
+            samples: SamplesApi::new(self.store.clone(), self.admin.clone(), self.zone),
+            bindings: BindingsApi::new(
+                self.store.clone(),
+                self.devices.clone(),
+                self.admin.clone(),
+                self.zone,
+            ),
+            omh: OmhApi::new(self.store.clone(), self.admin.clone(), self.zone),
+            fhir: FhirApi::new(
+                self.store.clone(),
+                self.admin.clone(),
+                self.config.server.public_url.clone(),
+            ),
+            export: ExportApi::new(
+                self.store.clone(),
+                self.exports.clone(),
+                self.admin.clone(),
+                self.config.server.public_url.clone(),
+            ),
+        })
     }
 
     /// Every route of the service, with its middleware.
@@ -327,6 +362,8 @@ impl App {
         }
         self.writer_tasks.shutdown().await;
         self.keys_task.shutdown().await;
+        self.binding_watch.shutdown().await;
+        self.export_tasks.shutdown().await;
         self.activity_task.shutdown().await;
         self.monitor_task.shutdown().await;
         if let Some(task) = self.outbox_task {

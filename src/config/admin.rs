@@ -10,6 +10,10 @@ pub struct AdminConfig {
     /// Bearer token the admin API requires (`LJWX_ADMIN__TOKEN`). Unset (default): the admin
     /// API answers 403, it is disabled.
     pub token: Option<Secret>,
+    /// Bearer token of the read API only (`LJWX_ADMIN__READ_TOKEN`): samples, summaries,
+    /// bindings (reading), FHIR and Open mHealth — for integrators who must not change
+    /// anything. The admin token reads too. Unset (default): only the admin token reads.
+    pub read_token: Option<Secret>,
     /// Argon2 PHC hash of the dashboard password (`LJWX_ADMIN__PASSWORD_HASH`,
     /// `$argon2id$v=19$…`; `ljwx-bigscreen hash-password` makes one). Wins over `password`.
     pub password_hash: Option<Secret>,
@@ -37,6 +41,7 @@ impl Default for AdminConfig {
     fn default() -> Self {
         Self {
             token: None,
+            read_token: None,
             password_hash: None,
             password: None,
             session_ttl_hours: 12,

@@ -10,6 +10,10 @@ use std::time::Duration;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
+    /// The service's address as clients reach it (behind nginx: `https://bigscreen.example`),
+    /// for the absolute URLs of FHIR bundles and export manifests. Unset (default): `http://`
+    /// and the request's `Host` header.
+    pub public_url: Option<String>,
     /// Seconds a client has to send a request's whole header, from its first byte (and a new
     /// connection from its opening). Slower clients are disconnected. Default 10.
     pub header_read_timeout_secs: u64,
@@ -49,6 +53,7 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
+            public_url: None,
             header_read_timeout_secs: 10,
             idle_timeout_secs: 75,
             body_timeout_secs: 10,

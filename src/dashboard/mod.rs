@@ -2,8 +2,9 @@
 //! `templates/`), assets embedded from `static/`, a live overview fed by server-sent events,
 //! and the admin login that guards all of it.
 //!
-//! Pages: `/` overview, `/alerts`, `/devices`, `/traces` (and `/traces/:id`), `/system`,
-//! `/login`, `/logout`; live data at `/live` (SSE) and `/live.json`.
+//! Pages: `/` overview, `/alerts`, `/devices`, a watch and its wearer at `/devices/:sn`,
+//! `/traces` (and `/traces/:id`), `/system`, `/login`, `/logout`; live data at `/live` (SSE),
+//! `/live.json` and `/devices/:sn/vitals.json`.
 
 mod alerts;
 mod assets;
@@ -15,6 +16,7 @@ mod login;
 mod overview;
 mod system;
 mod traces;
+mod wearer;
 
 pub use feed::{Feed, FeedTask, Live, Sources};
 
@@ -39,6 +41,8 @@ pub struct Dashboard {
     pub feed: Feed,
     /// Rows per table page.
     pub page_size: u64,
+    /// The alert rules in force (none when alerts are off): the device page draws them.
+    pub rules: Vec<crate::domain::AlertRule>,
 }
 
 impl Dashboard {
@@ -60,6 +64,12 @@ impl Dashboard {
             .at(
                 "/devices/:device/replay",
                 guard(post(devices::replay).boxed()),
+            )
+            .at("/devices/find", guard(get(wearer::find).boxed()))
+            .at("/devices/:sn", guard(get(wearer::page).boxed()))
+            .at(
+                "/devices/:sn/vitals.json",
+                guard(get(wearer::vitals_json).boxed()),
             )
             .at("/traces", guard(get(traces::list).boxed()))
             .at("/traces/:trace_id", guard(get(traces::waterfall).boxed()))
@@ -130,7 +140,8 @@ fn with_cookie(mut response: Response, cookie: &poem::web::cookie::Cookie) -> Re
 /// Where an unauthenticated request goes.
 fn to_login(req: &Request) -> Response {
     let path = req.uri().path();
-    if path.starts_with("/live") {
+    // Data the pages fetch themselves: they go to the login page when told 401.
+    if path.starts_with("/live") || path.ends_with(".json") {
         return StatusCode::UNAUTHORIZED.into_response();
     }
     // Only GET pages are worth coming back to; a form post is not replayed.

@@ -1,6 +1,7 @@
 //! Device → wearer mapping (DESIGN §6): L1 in process (quick_cache), L2 Redis (optional, shared
 //! by instances), L3 the batched SQL lookup; the bindings file import for standalone
-//! deployments; and the device keys that uploads may have to present ([`keys`]).
+//! deployments; the watch that makes binding changes reach every instance ([`BindingWatch`]);
+//! and the device keys that uploads may have to present ([`keys`]).
 //!
 //! Both "bound to user X" and "bound to nobody" are cached, the latter for a shorter time so
 //! a binding written by ljwx-boot is picked up soon. Concurrent misses for the same device
@@ -8,9 +9,11 @@
 
 mod import;
 pub mod keys;
+mod watch;
 
 pub use import::{ImportError, parse_bindings_csv};
 pub use keys::{DeviceKeys, KeysTask};
+pub use watch::BindingWatch;
 
 use crate::config::DevicesConfig;
 use crate::domain::Binding;

@@ -62,3 +62,17 @@ pub struct MappedSample {
     /// Its wearer.
     pub binding: Binding,
 }
+
+/// A sample as stored: its row id, the sample, the wearer it was stored for, and when it
+/// was committed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSample {
+    /// Row id in `t_user_health_data`.
+    pub id: i64,
+    /// The sample.
+    pub sample: Sample,
+    /// The wearer at the time it was stored.
+    pub wearer: Binding,
+    /// Commit time.
+    pub stored_at: DateTime<Utc>,
+}

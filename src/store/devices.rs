@@ -4,10 +4,11 @@
 use super::sql::{in_list, statement};
 use super::{Store, StoreError};
 use crate::domain::Binding;
-use entity::{sys_user, sys_user_org};
+use entity::{binding_change, sys_user, sys_user_org};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     TransactionTrait, Value,
 };
 use std::collections::HashMap;
@@ -82,12 +83,16 @@ impl Store {
         Ok(lookup)
     }
 
-    /// Binds each device to its user in one transaction: creates or updates the `sys_user`
-    /// row, unbinds the device from any other user, and sets the user's organisation.
+    /// Binds each device to its user in one transaction, as ljwx-boot keeps its users:
+    /// creates or updates the `sys_user` row (`device_sn`, `customer_id`, undeleted), unbinds
+    /// the device from any other user, and makes `org_id` the user's one organisation in
+    /// `sys_user_org` (the others soft-deleted). Each device is noted in `t_binding_change`,
+    /// so every instance forgets what it cached of it.
     pub async fn bind_devices(&self, imports: &[DeviceImport]) -> Result<(), StoreError> {
         use sys_user::Column as U;
         use sys_user_org::Column as O;
         let txn = self.db.begin().await?;
+        note_changes(&txn, imports.iter().map(|i| i.device_sn.as_str())).await?;
         for import in imports {
             sys_user::Entity::update_many()
                 .col_expr(U::DeviceSn, Expr::value(Option::<String>::None))
@@ -155,4 +160,95 @@ impl Store {
         txn.commit().await?;
         Ok(())
     }
+
+    /// The wearer device `sn` is bound to now (read from the primary), if any.
+    pub async fn binding_of(&self, sn: &str) -> Result<Option<Binding>, StoreError> {
+        let lookup = self.lookup_bindings(&[sn.to_owned()]).await?;
+        Ok(lookup.bindings.get(sn).copied())
+    }
+
+    /// The watch user `user_id` wears now, if any.
+    pub async fn device_of_user(&self, user_id: i64) -> Result<Option<String>, StoreError> {
+        use sys_user::Column as U;
+        let device: Option<Option<String>> = sys_user::Entity::find()
+            .select_only()
+            .column(U::DeviceSn)
+            .filter(U::Id.eq(user_id))
+            .filter(U::IsDeleted.eq(0))
+            .into_tuple()
+            .one(&self.db)
+            .await?;
+        Ok(device.flatten().filter(|d| !d.is_empty()))
+    }
+
+    /// Unbinds device `sn` from every user (`sys_user.device_sn` cleared), noting the change.
+    /// Returns whether it was bound.
+    pub async fn unbind_device(&self, sn: &str) -> Result<bool, StoreError> {
+        use sys_user::Column as U;
+        let txn = self.db.begin().await?;
+        let unbound = sys_user::Entity::update_many()
+            .col_expr(U::DeviceSn, Expr::value(Option::<String>::None))
+            .filter(U::DeviceSn.eq(sn))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        if unbound > 0 {
+            note_changes(&txn, [sn]).await?;
+        }
+        txn.commit().await?;
+        Ok(unbound > 0)
+    }
+
+    /// The newest binding change's id (0 when there is none).
+    pub async fn last_binding_change(&self) -> Result<i64, StoreError> {
+        use binding_change::{Column, Entity};
+        let last: Option<i64> = Entity::find()
+            .select_only()
+            .column_as(Column::Id.max(), "last")
+            .into_tuple()
+            .one(&self.db)
+            .await?
+            .flatten();
+        Ok(last.unwrap_or(0))
+    }
+
+    /// The binding changes with an id above `after`: `(id, device)`, by id.
+    pub async fn binding_changes_after(
+        &self,
+        after: i64,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        use binding_change::{Column, Entity};
+        let changes = Entity::find()
+            .select_only()
+            .columns([Column::Id, Column::DeviceSn])
+            .filter(Column::Id.gt(after))
+            .order_by_asc(Column::Id)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(changes)
+    }
+}
+
+/// Notes a binding change of each of `devices` in `txn`.
+async fn note_changes<'a>(
+    txn: &impl ConnectionTrait,
+    devices: impl IntoIterator<Item = &'a str>,
+) -> Result<(), sea_orm::DbErr> {
+    let now = chrono::Utc::now();
+    let rows: Vec<binding_change::ActiveModel> = devices
+        .into_iter()
+        .map(|device| binding_change::ActiveModel {
+            id: NotSet,
+            device_sn: Set(device.to_owned()),
+            create_time: Set(now),
+        })
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    binding_change::Entity::insert_many(rows)
+        .exec_without_returning(txn)
+        .await?;
+    Ok(())
 }

@@ -26,15 +26,21 @@ pub enum SideTable {
     Outbox,
     /// Dashboard sessions (`t_admin_session`), by expiry.
     Sessions,
+    /// Binding changes every instance has read (`t_binding_change`), by time.
+    BindingChanges,
+    /// FHIR Bulk Data exports (`t_export_job`), by kick-off.
+    ExportJobs,
 }
 
 impl SideTable {
     /// Every side table, in the order housekeeping visits them.
-    pub const ALL: [SideTable; 4] = [
+    pub const ALL: [SideTable; 6] = [
         SideTable::Quarantine,
         SideTable::Batches,
         SideTable::Outbox,
         SideTable::Sessions,
+        SideTable::BindingChanges,
+        SideTable::ExportJobs,
     ];
 
     /// The table's name, also the metric label.
@@ -44,6 +50,8 @@ impl SideTable {
             SideTable::Batches => "t_ingest_batch",
             SideTable::Outbox => "t_alert_outbox",
             SideTable::Sessions => "t_admin_session",
+            SideTable::BindingChanges => "t_binding_change",
+            SideTable::ExportJobs => "t_export_job",
         }
     }
 
@@ -59,7 +67,10 @@ impl SideTable {
     /// is).
     fn age(self) -> &'static str {
         match self {
-            SideTable::Quarantine | SideTable::Batches => "create_time",
+            SideTable::Quarantine
+            | SideTable::Batches
+            | SideTable::BindingChanges
+            | SideTable::ExportJobs => "create_time",
             SideTable::Outbox => "sent_at",
             SideTable::Sessions => "expires_at",
         }

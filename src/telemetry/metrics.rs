@@ -155,6 +155,19 @@ pub fn route_label(path: &str) -> &'static str {
         ["api", "traces", _] => "/api/traces/{trace_id}",
         ["api", "devices", _, "keys"] => "/api/devices/{sn}/keys",
         ["api", "devices", _, "keys", _] => "/api/devices/{sn}/keys/{id}",
+        ["api", "devices", _, "samples"] => "/api/devices/{sn}/samples",
+        ["api", "devices", _, "latest"] => "/api/devices/{sn}/latest",
+        ["api", "devices", _, "binding"] => "/api/devices/{sn}/binding",
+        ["api", "users", _, "samples"] => "/api/users/{id}/samples",
+        ["api", "users", _, "summary"] => "/api/users/{id}/summary",
+        ["api", "users", _, "omh"] => "/api/users/{id}/omh",
+        ["fhir", "metadata"] => "/fhir/metadata",
+        ["fhir", "Observation"] => "/fhir/Observation",
+        ["fhir", "Observation", _] => "/fhir/Observation/{id}",
+        ["fhir", "$export"] => "/fhir/$export",
+        ["fhir", "Patient", "$export"] => "/fhir/Patient/$export",
+        ["fhir", "$export-status", _] => "/fhir/$export-status/{job}",
+        ["fhir", "$export-file", _, _] => "/fhir/$export-file/{job}/{n}",
         ["api", "customers", _, "keys"] => "/api/customers/{customer_id}/keys",
         ["api", "customers", _, "keys", _] => "/api/customers/{customer_id}/keys/{id}",
         ["metrics"] => "/metrics",
@@ -170,6 +183,9 @@ pub fn route_label(path: &str) -> &'static str {
         ["alerts", _, "resolve"] => "/alerts/{id}/resolve",
         ["devices"] => "/devices",
         ["devices", _, "replay"] => "/devices/{device}/replay",
+        ["devices", "find"] => "/devices/find",
+        ["devices", _] => "/devices/{sn}",
+        ["devices", _, "vitals.json"] => "/devices/{sn}/vitals.json",
         ["traces"] => "/traces",
         ["traces", _] => "/traces/{trace_id}",
         ["system"] => "/system",
@@ -207,6 +223,15 @@ mod tests {
             "/api/devices/{sn}/keys/{id}"
         );
         assert_eq!(route_label("/traces/abc"), "/traces/{trace_id}");
+        assert_eq!(
+            route_label("/api/devices/WATCH0001/samples"),
+            "/api/devices/{sn}/samples"
+        );
+        assert_eq!(
+            route_label("/fhir/Observation/hr-12"),
+            "/fhir/Observation/{id}"
+        );
+        assert_eq!(route_label("/devices/WATCH0001"), "/devices/{sn}");
         assert_eq!(route_label("/static/app.css"), "/static");
         assert_eq!(route_label("/"), "/");
         assert_eq!(route_label("/api/alerts/17"), "/api/alerts/{id}");

@@ -224,6 +224,70 @@ async fn supervisor_logs_in_watches_the_overview_fill_and_acknowledges_an_alert(
     );
     let png = browser.screenshot().await.expect("screenshot");
     std::fs::write(artefact("alerts.png"), &png).expect("save screenshot");
+
+    // From the alert row to the wearer's page: the 24-hour charts, the week's steps, the
+    // latest sample and the alert with its lifecycle.
+    browser
+        .find(Locator::Css(&format!(
+            "#alert-{id} a[href='/devices/WALL0007']"
+        )))
+        .await
+        .expect("device link")
+        .click()
+        .await
+        .expect("open the device");
+    eventually_on_page("the wearer's page", async || {
+        browser
+            .find_all(Locator::Css(".chart canvas"))
+            .await
+            .is_ok_and(|charts| charts.len() >= 5)
+    })
+    .await;
+    assert!(text(&browser, "#wearer-who").await.contains("user 7"));
+    assert!(text(&browser, "#wearer-latest").await.contains("SpO2 84 %"));
+    assert_eq!(
+        text(&browser, &format!("#wearer-alert-{id} .status")).await,
+        "ACKNOWLEDGED"
+    );
+    // Live while open: a new sample shows without a reload.
+    let reply = app
+        .upload(
+            json!([{"deviceSn": "WALL0007", "heartRate": 133, "bloodOxygen": 95, "step": 4321,
+                    "timestamp": now() - 5}]),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, 200);
+    eventually_on_page("the new sample on the wearer's page", async || {
+        text(&browser, "#wearer-latest").await.contains("133 bpm")
+    })
+    .await;
+    eventually_on_page("the new breach in the alerts", async || {
+        text(&browser, "#wearer-alerts")
+            .await
+            .contains("heart_rate_abnormal")
+    })
+    .await;
+    let png = browser.screenshot().await.expect("screenshot");
+    std::fs::write(artefact("wearer.png"), &png).expect("save screenshot");
+    // The search box on the devices page finds the watch by its wearer's id.
+    browser
+        .goto(&app.url("/devices"))
+        .await
+        .expect("devices page");
+    let search = browser
+        .find(Locator::Id("device-search"))
+        .await
+        .expect("search box");
+    search.send_keys("7").await.expect("type user id");
+    search.send_keys("\u{e007}").await.expect("submit");
+    eventually_on_page("the wearer's page by user id", async || {
+        browser
+            .current_url()
+            .await
+            .is_ok_and(|u| u.path() == "/devices/WALL0007")
+    })
+    .await;
     browser.close().await.expect("close browser");
     assert_eq!(
         app.scalar(&format!(

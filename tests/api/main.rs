@@ -1,6 +1,7 @@
 //! Integration tests: the real server over real HTTP against real databases.
 
 mod alerts;
+mod bindings;
 mod browser;
 mod cache;
 mod cluster;
@@ -10,17 +11,20 @@ mod dashboard;
 mod devices;
 mod drain;
 mod edge;
+mod fhir;
 mod galera;
 mod housekeeping;
 mod idempotency;
 mod keys;
 mod login;
 mod notifications;
+mod omh;
 mod openapi;
 mod otlp;
 mod partitions;
 mod privacy;
 mod replica;
+mod samples;
 mod schema;
 mod sessions;
 mod stats;

@@ -11,6 +11,7 @@ mod hook;
 mod loopback;
 mod nginx;
 mod process;
+pub mod schemas;
 mod supervisor;
 
 pub use app::{Reply, TestApp, location, read};
