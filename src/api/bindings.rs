@@ -4,9 +4,10 @@
 //! about a second. Reading takes the read token; changing, the admin token.
 
 use super::ApiTags;
-use super::admin::{AdminError, AdminToken};
+use super::admin::{AdminError, AdminToken, admin_error_answers};
 use super::read::{ReadError, ReadToken};
 use super::samples::device_param;
+use super::wire::ErrorBody;
 use crate::access::Admin;
 use crate::devices::DeviceDirectory;
 use crate::domain::Binding;
@@ -125,6 +126,36 @@ impl Example for BoundView {
     }
 }
 
+/// Error answers of binding.
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "put_bad_request")]
+pub enum PutError {
+    /// A malformed serial number or body (`invalid_request`, naming what).
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// Missing or wrong admin token (`unauthorized`).
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// The admin API is disabled: no token is configured (`admin_disabled`).
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// The body is not `application/json` (`invalid_request`).
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
+    /// An unexpected server error; the detail is in the server log.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+    /// The database is unavailable (`storage_unavailable`); retry later.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+admin_error_answers!(PutError);
+
+fn put_bad_request(err: poem::Error) -> PutError {
+    PutError::BadRequest(Json(ErrorBody::invalid_parameter(&err)))
+}
+
 /// Answers of reading a binding.
 #[derive(ApiResponse)]
 pub enum GetResponse {
@@ -184,9 +215,9 @@ impl BindingsApi {
         /// Serial number of the watch.
         sn: Path<String>,
         body: Json<BindRequest>,
-    ) -> Result<PutResponse, AdminError> {
+    ) -> Result<PutResponse, PutError> {
         auth.check(&self.admin)?;
-        let sn = device_param(sn.0).map_err(|_| invalid_device())?;
+        let sn = device_param(sn.0).map_err(|_| PutError::BadRequest(invalid_device()))?;
         let request = body.0;
         let import = DeviceImport {
             device_sn: sn.clone(),
@@ -232,7 +263,7 @@ impl BindingsApi {
         sn: Path<String>,
     ) -> Result<DeleteResponse, AdminError> {
         auth.check(&self.admin)?;
-        let sn = device_param(sn.0).map_err(|_| invalid_device())?;
+        let sn = device_param(sn.0).map_err(|_| AdminError::BadRequest(invalid_device()))?;
         if !self.store.unbind_device(&sn).await? {
             return Err(AdminError::not_found(format!(
                 "device {sn} is bound to nobody"
@@ -244,9 +275,9 @@ impl BindingsApi {
     }
 }
 
-fn invalid_device() -> AdminError {
-    AdminError::BadRequest(Json(super::wire::ErrorBody::new(
+fn invalid_device() -> Json<ErrorBody> {
+    Json(ErrorBody::new(
         "invalid_request",
         "the device serial number must be 5–64 printable ASCII characters without spaces",
-    )))
+    ))
 }

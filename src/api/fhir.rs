@@ -220,6 +220,43 @@ fn fhir_bad_request(err: poem::Error) -> FhirError {
     FhirError::invalid(super::wire::ErrorBody::invalid_parameter(&err).message)
 }
 
+/// Answers under `/fhir/` that are not FHIR (errors raised before an endpoint ran: a missing
+/// token, a malformed parameter, an unknown path or method, a panic) as `OperationOutcome`s,
+/// so a FHIR client reads every error the same way.
+pub async fn outcomes<E: poem::Endpoint>(
+    ep: std::sync::Arc<E>,
+    req: Request,
+) -> poem::Result<poem::Response> {
+    use poem::IntoResponse;
+    let fhir = req.uri().path().starts_with("/fhir/");
+    let response = ep.get_response(req).await;
+    let status = response.status();
+    let is_fhir = response
+        .headers()
+        .get(poem::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(FHIR_JSON));
+    if !fhir || is_fhir || !(status.is_client_error() || status.is_server_error()) {
+        return Ok(response);
+    }
+    let body = response.into_body().into_vec().await.unwrap_or_default();
+    let message = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["message"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned());
+    let code = match status.as_u16() {
+        401 | 403 => "security",
+        404 => "not-found",
+        405 => "not-supported",
+        413 => "too-costly",
+        s if s >= 500 => "exception",
+        _ => "invalid",
+    };
+    let mut answer = Fhir(OperationOutcome::error(code, message)).into_response();
+    answer.set_status(status);
+    Ok(answer)
+}
+
 /// The service's base URL for absolute links: `server.public_url`, or `http://` and the
 /// request's `Host`.
 pub fn base_url(public_url: Option<&str>, req: &Request) -> String {

@@ -24,7 +24,7 @@ pub use admin::Observers;
 pub use alerts::AlertsApi;
 pub use bindings::BindingsApi;
 pub use errors::{error_to_json, panic_to_json};
-pub use fhir::FhirApi;
+pub use fhir::{FhirApi, outcomes as fhir_outcomes};
 pub use fhir_export::ExportApi;
 pub use gate::{Gate, GateConfig, body_timeout, is_upload};
 pub use keys::KeysApi;

@@ -328,6 +328,7 @@ impl App {
         endpoint
             .catch_all_error(api::error_to_json)
             .with(CatchPanic::new().with_handler(api::panic_to_json))
+            .around(api::fhir_outcomes)
             // Outermost, so every answer is counted: shed uploads, 429s and 404s included.
             .around(move |ep, req| {
                 let activity = activity.clone();
