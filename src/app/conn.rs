@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
 use tokio::time::{Instant, Sleep};
 
 /// The HTTP/2 connection preface: such a connection has no header phase between requests.
@@ -38,14 +39,28 @@ pub struct Requests {
     /// the socket has data, so the end of the last request in flight wakes it: the idle
     /// timeout starts then.
     reader: Mutex<Option<Waker>>,
+    /// Told when the connection's first request begins.
+    first: Notify,
 }
 
 impl Requests {
     /// A request's header arrived; the returned guard ends it when dropped (after its
     /// response body was sent).
     pub fn begin(self: &Arc<Self>) -> RequestGuard {
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        if self.in_flight.fetch_add(1, Ordering::AcqRel) == 0
+            && self.ended.load(Ordering::Acquire) == 0
+        {
+            self.first.notify_one();
+        }
         RequestGuard(Arc::clone(self))
+    }
+
+    /// Completes once a request has begun on the connection (at once if one ever did).
+    pub async fn first_began(&self) {
+        if self.in_flight.load(Ordering::Acquire) == 0 && self.ended.load(Ordering::Acquire) == 0 {
+            // `notify_one` keeps its permit for a waiter that comes after it.
+            self.first.notified().await;
+        }
     }
 }
 

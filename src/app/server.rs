@@ -13,7 +13,6 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use poem::endpoint::BoxEndpoint;
 use poem::web::{LocalAddr, RemoteAddr};
 use poem::{Addr, Endpoint};
@@ -25,12 +24,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 /// Largest read buffer of one connection (hyper's minimum).
 const READ_BUFFER_BYTES: usize = 8 * 1024;
 /// Pause after a failed `accept` (out of file descriptors, say) before the next.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// When serving stops, how long a connection without a request yet may still start one (a
+/// proxy sends its request right after connecting; a loaded machine may read it late).
+const FIRST_REQUEST_WAIT: Duration = Duration::from_secs(2);
 
 /// The body type hyper sends: poem's response body.
 type ResponseBody = http_body_util::combinators::BoxBody<bytes::Bytes, std::io::Error>;
@@ -86,11 +90,13 @@ pub async fn serve(
     }
     drop(listener);
     info!(
-        connections = connections.graceful.count(),
+        connections = connections.tasks.len(),
         "Stopped accepting; finishing requests in flight."
     );
+    connections.stop.cancel();
+    connections.tasks.close();
     tokio::select! {
-        () = connections.graceful.shutdown() => {}
+        () = connections.tasks.wait() => {}
         () = tokio::time::sleep(grace) => {
             warn!(grace_s = grace.as_secs(), "Connections still open after the grace period; closing.");
         }
@@ -101,8 +107,8 @@ pub async fn serve(
 /// few taken while stopping).
 type Accepted = (TcpStream, SocketAddr, Option<OwnedSemaphorePermit>);
 
-/// What every connection shares: the endpoint, the protocol settings, the cap, the set
-/// watched for a graceful end, and whether the server is draining.
+/// What every connection shares: the endpoint, the protocol settings, the cap, the signal
+/// to end gracefully and the tasks it ends, and whether the server is draining.
 struct Connections {
     endpoint: Arc<BoxEndpoint<'static>>,
     local: Addr,
@@ -110,7 +116,10 @@ struct Connections {
     timeouts: Timeouts,
     /// At the cap, connections wait in the kernel's accept queue until one closes.
     open: Arc<Semaphore>,
-    graceful: GracefulShutdown,
+    /// Tells every connection to finish its request in flight and close.
+    stop: CancellationToken,
+    /// The connections' tasks, awaited when serving stops.
+    tasks: TaskTracker,
     draining: Arc<AtomicBool>,
 }
 
@@ -136,7 +145,8 @@ impl Connections {
                 idle: config.idle_timeout(),
             },
             open: Arc::new(Semaphore::new(config.max_connections.max(1))),
-            graceful: GracefulShutdown::new(),
+            stop: CancellationToken::new(),
+            tasks: TaskTracker::new(),
             draining: Arc::default(),
         }
     }
@@ -166,7 +176,7 @@ impl Connections {
         }
     }
 
-    /// Serves `accepted` on a task of its own, watched for the graceful end.
+    /// Serves `accepted` on a task of its own, which ends gracefully when told to stop.
     fn spawn(&self, accepted: Option<Accepted>) {
         let Some((stream, remote, permit)) = accepted else {
             return;
@@ -177,6 +187,7 @@ impl Connections {
         let local = self.local.clone();
         let draining = Arc::clone(&self.draining);
         let requests = Arc::new(Requests::default());
+        let first_request = Arc::clone(&requests);
         let io = TimedIo::new(stream, Arc::clone(&requests), self.timeouts);
         let service = hyper::service::service_fn(move |req: http::Request<Incoming>| {
             // Until its response body is sent, no connection timeout applies.
@@ -214,11 +225,26 @@ impl Connections {
             .builder
             .serve_connection_with_upgrades(TokioIo::new(io), service)
             .into_owned();
-        let connection = self.graceful.watch(connection);
-        tokio::spawn(async move {
+        let stop = self.stop.clone();
+        self.tasks.spawn(async move {
+            let _permit = permit;
+            let mut connection = std::pin::pin!(connection);
             // A client that goes away mid-request, or is timed out, is not a server error.
+            tokio::select! {
+                _ = connection.as_mut() => return,
+                () = stop.cancelled() => {}
+            }
+            // Told to end before it read anything, hyper-util's connection closes at once (it
+            // cannot tell HTTP/1 from HTTP/2 yet) and a request on its way would be reset
+            // unread: a proxy's request on a connection it opened just now. Such a
+            // connection may still start one request, for FIRST_REQUEST_WAIT.
+            tokio::select! {
+                _ = connection.as_mut() => return,
+                () = first_request.first_began() => {}
+                () = tokio::time::sleep(FIRST_REQUEST_WAIT) => {}
+            }
+            connection.as_mut().graceful_shutdown();
             let _ = connection.await;
-            drop(permit);
         });
     }
 }
