@@ -32,6 +32,7 @@ mod m20261201_000014_quarantine_arrival_index;
 mod m20261205_000015_batch_first_use;
 mod m20261205_000016_binding_changes;
 mod m20261205_000017_export_jobs;
+mod m20261205_000018_user_time_id_index;
 
 /// Runs the migrations in order; `Migrator::up(&db, None)` brings a database up to date.
 pub struct Migrator;
@@ -57,6 +58,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000015_batch_first_use::Migration),
             Box::new(m20261205_000016_binding_changes::Migration),
             Box::new(m20261205_000017_export_jobs::Migration),
+            Box::new(m20261205_000018_user_time_id_index::Migration),
         ]
     }
 }

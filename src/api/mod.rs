@@ -7,6 +7,7 @@ pub mod body;
 mod errors;
 mod fhir;
 mod fhir_export;
+mod fhir_search;
 mod gate;
 mod keys;
 mod limit;

@@ -311,8 +311,8 @@ impl Store {
     }
 
     /// The plan the database chooses for `stmt`, one line per step (`EXPLAIN`; on PostgreSQL
-    /// with sequential scans discouraged, so the plan shows whether an index *can* serve it
-    /// even on a table too small for the planner to bother).
+    /// with sequential scans and sorts discouraged, so the plan shows whether an index *can*
+    /// serve it, in its order, even on a table too small for the planner to bother).
     pub async fn query_plan(&self, stmt: &Statement) -> Result<Vec<String>, StoreError> {
         use sea_orm::TransactionTrait;
         let backend = self.backend();
@@ -330,18 +330,22 @@ impl Store {
                     let table: Option<String> = row.try_get("", "table")?;
                     let key: Option<String> = row.try_get("", "key")?;
                     let kind: Option<String> = row.try_get("", "type")?;
+                    let extra: Option<String> = row.try_get("", "Extra")?;
                     lines.push(format!(
-                        "table={} type={} key={}",
+                        "table={} type={} extra={} key={}",
                         table.unwrap_or_default(),
                         kind.unwrap_or_default(),
+                        extra.unwrap_or_default(),
                         key.unwrap_or_default()
                     ));
                 }
                 lines
             }
             DbBackend::Postgres => {
-                txn.execute_unprepared("SET LOCAL enable_seqscan = off")
-                    .await?;
+                txn.execute_unprepared(
+                    "SET LOCAL enable_seqscan = off; SET LOCAL enable_sort = off",
+                )
+                .await?;
                 let rows = txn.query_all_raw(explain("EXPLAIN")).await?;
                 rows.iter()
                     .map(|row| row.try_get_by_index::<String>(0))
