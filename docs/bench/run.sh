@@ -55,7 +55,8 @@ sampler=$!
 cpu_of() { awk '{print ($14 + $15) / 100}' "/proc/$1/stat"; }
 db_cpu() {
   case $backend in
-    mariadb)  cpu_of "$(pidof mariadbd)" ;;
+    # The server on 3306 (other mariadbd, a Galera test cluster say, may be running).
+    mariadb)  cpu_of "$(ss -Hltnp 'sport = :3306' | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)" ;;
     postgres) for p in $(pgrep -x postgres); do awk '{print $14 + $15 + $16 + $17}' "/proc/$p/stat" 2>/dev/null || true; done |
                 awk '{s += $1} END {print s / 100}' ;;
     *)        echo 0 ;;
