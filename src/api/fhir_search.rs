@@ -2,11 +2,10 @@
 //! any precision, and the opaque cursor of a page's `next` link.
 
 use super::fhir::FhirError;
+use super::read::{key_of_text, key_text, opaque, text_of_opaque};
 use crate::domain::Vital;
 use crate::interop::fhir;
 use crate::store::SampleKey;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use poem::Request;
 
@@ -17,27 +16,18 @@ pub(super) struct Position {
     pub next_vital: usize,
 }
 
+/// The cursor of a `next` link that continues at `p`.
 pub(super) fn encode_position(p: Position) -> String {
-    URL_SAFE_NO_PAD.encode(format!(
-        "{}:{}:{}",
-        p.key.timestamp.timestamp_micros(),
-        p.key.id,
-        p.next_vital
-    ))
+    opaque(&format!("{}:{}", key_text(p.key), p.next_vital))
 }
 
+/// The position a cursor from [`encode_position`] stands for.
 pub(super) fn decode_position(cursor: &str) -> Option<Position> {
-    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
-    let mut parts = text.split(':');
-    let micros = parts.next()?.parse::<i64>().ok()?;
-    let id = parts.next()?.parse::<i64>().ok()?;
-    let next_vital = parts.next()?.parse::<usize>().ok()?;
+    let text = text_of_opaque(cursor)?;
+    let (key, next_vital) = text.rsplit_once(':')?;
     Some(Position {
-        key: SampleKey {
-            timestamp: DateTime::from_timestamp_micros(micros)?,
-            id,
-        },
-        next_vital,
+        key: key_of_text(key)?,
+        next_vital: next_vital.parse().ok()?,
     })
 }
 

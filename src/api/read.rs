@@ -90,7 +90,7 @@ pub fn time_param(name: &str, value: Option<&str>) -> Result<Option<DateTime<Utc
 
 /// The cursor that continues after `key`: opaque to clients.
 pub fn cursor_of(key: SampleKey) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}:{}", key.timestamp.timestamp_micros(), key.id))
+    opaque(&key_text(key))
 }
 
 /// The key a cursor from [`cursor_of`] stands for.
@@ -98,22 +98,34 @@ pub fn parse_cursor(cursor: Option<&str>) -> Result<Option<SampleKey>, ReadError
     let Some(cursor) = cursor.filter(|c| !c.is_empty()) else {
         return Ok(None);
     };
-    let invalid = || {
+    let key = text_of_opaque(cursor).and_then(|text| key_of_text(&text));
+    key.map(Some).ok_or_else(|| {
         ReadError::invalid("cursor: not a cursor this API gave (pass `next_cursor` back as it is)")
-    };
-    let text = URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .ok_or_else(invalid)?;
-    let (micros, id) = text.split_once(':').ok_or_else(invalid)?;
-    let timestamp = micros
-        .parse::<i64>()
-        .ok()
-        .and_then(DateTime::from_timestamp_micros)
-        .ok_or_else(invalid)?;
-    let id = id.parse::<i64>().map_err(|_| invalid())?;
-    Ok(Some(SampleKey { timestamp, id }))
+    })
+}
+
+/// `text` as a cursor clients pass back as it is (URL-safe base64).
+pub fn opaque(text: &str) -> String {
+    URL_SAFE_NO_PAD.encode(text)
+}
+
+/// The text of a cursor from [`opaque`].
+pub fn text_of_opaque(cursor: &str) -> Option<String> {
+    String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()
+}
+
+/// `key` as the text of a cursor: `{timestamp in microseconds}:{id}`.
+pub fn key_text(key: SampleKey) -> String {
+    format!("{}:{}", key.timestamp.timestamp_micros(), key.id)
+}
+
+/// The key of a text from [`key_text`].
+pub fn key_of_text(text: &str) -> Option<SampleKey> {
+    let (micros, id) = text.split_once(':')?;
+    Some(SampleKey {
+        timestamp: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+        id: id.parse().ok()?,
+    })
 }
 
 #[cfg(test)]

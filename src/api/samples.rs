@@ -116,26 +116,7 @@ impl From<StoredSample> for SampleView {
 
 impl Example for SampleView {
     fn example() -> Self {
-        Self {
-            device_sn: "WATCH0001".to_owned(),
-            user_id: 1001,
-            customer_id: Some(1),
-            org_id: Some(10),
-            heart_rate: Some(72),
-            blood_oxygen: Some(98),
-            temperature: Some(36.5),
-            pressure_high: Some(118),
-            pressure_low: Some(76),
-            stress: None,
-            step: Some(8000),
-            distance: None,
-            calorie: None,
-            latitude: None,
-            longitude: None,
-            sleep: None,
-            timestamp: 1_796_457_600,
-            upload_method: Some("api".to_owned()),
-        }
+        crate::interop::example_sample().into()
     }
 }
 

@@ -7,8 +7,8 @@ pub mod omh;
 use crate::domain::{Binding, Sample, StoredSample};
 use chrono::DateTime;
 
-/// The sample the read API's examples show (a heart rate of 72 from `WATCH0001`, worn by user
-/// 1001).
+/// The sample the read API's examples show (`WATCH0001`, worn by user 1001: heart rate 72,
+/// SpO2 98, 36.5 °C, 118/76 mmHg, 8000 steps).
 pub fn example_sample() -> StoredSample {
     let at = DateTime::from_timestamp(1_796_457_600, 0).unwrap_or_default();
     StoredSample {
@@ -16,12 +16,12 @@ pub fn example_sample() -> StoredSample {
         sample: Sample {
             device_sn: "WATCH0001".to_owned(),
             heart_rate: Some(72),
-            blood_oxygen: None,
-            temperature: None,
-            pressure_high: None,
-            pressure_low: None,
+            blood_oxygen: Some(98),
+            temperature: Some(36.5),
+            pressure_high: Some(118),
+            pressure_low: Some(76),
             stress: None,
-            step: None,
+            step: Some(8000),
             distance: None,
             calorie: None,
             latitude: None,
