@@ -408,10 +408,7 @@ impl FhirApi {
             let page = self.store.samples(&query).await?;
             let exhausted = (page.len() as u64) < count;
             for stored in &page {
-                let key = SampleKey {
-                    timestamp: stored.sample.timestamp,
-                    id: stored.id,
-                };
+                let key = SampleKey::of(stored);
                 after = Some(key);
                 for (i, &vital) in vitals.iter().enumerate() {
                     if !vital.present_in(&stored.sample) {

@@ -2,11 +2,11 @@
 //! Admin token or read token.
 
 use super::ApiTags;
-use super::read::{ReadError, ReadToken, cursor_of, parse_cursor, time_param};
+use super::read::{ReadError, ReadToken, page_of};
 use crate::access::Admin;
 use crate::domain::Vital;
 use crate::interop::omh;
-use crate::store::{SampleKey, SampleOwner, SampleQuery, Store};
+use crate::store::{SampleOwner, SampleQuery, Store};
 use crate::zone::Zone;
 use chrono::DateTime;
 use poem_openapi::param::{Path, Query};
@@ -129,20 +129,17 @@ impl OmhApi {
     ) -> Result<OmhResponse, ReadError> {
         auth.check(&self.admin)?;
         let vital = schema.0.vital();
-        let mut query = SampleQuery::of(SampleOwner::User(id.0), limit.0 + 1);
-        query.from = time_param("from", from.0.as_deref())?;
-        query.to = time_param("to", to.0.as_deref())?;
-        query.after = parse_cursor(cursor.0.as_deref())?;
+        let mut query = SampleQuery::of(SampleOwner::User(id.0), limit.0);
         query.having = Some(vital);
-        let mut samples = self.store.samples(&query).await?;
-        let page = usize::try_from(limit.0).unwrap_or(usize::MAX);
-        let more = samples.len() > page;
-        samples.truncate(page);
-        let link = more.then(|| samples.last()).flatten().map(|last| {
-            let cursor = cursor_of(SampleKey {
-                timestamp: last.sample.timestamp,
-                id: last.id,
-            });
+        let (samples, next) = page_of(
+            &self.store,
+            query,
+            from.0.as_deref(),
+            to.0.as_deref(),
+            cursor.0.as_deref(),
+        )
+        .await?;
+        let link = next.map(|cursor| {
             let mut url = format!(
                 "/api/users/{}/omh?schema={}&limit={}&cursor={cursor}",
                 id.0,

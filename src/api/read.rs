@@ -5,7 +5,8 @@
 use super::admin::admin_error_answers;
 use super::wire::ErrorBody;
 use crate::access::{Admin, Denied};
-use crate::store::SampleKey;
+use crate::domain::StoredSample;
+use crate::store::{SampleKey, SampleQuery, Store};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
@@ -67,6 +68,32 @@ impl ReadError {
 
 fn read_bad_request(err: poem::Error) -> ReadError {
     ReadError::BadRequest(Json(ErrorBody::invalid_parameter(&err)))
+}
+
+/// A page of the samples `query` selects (its owner, measurement and `limit`), with the
+/// request's `from`, `to` and `cursor` parsed: the page, and the cursor that continues after
+/// it when more follow (one sample more than the page is read to tell, no count).
+pub async fn page_of(
+    store: &Store,
+    mut query: SampleQuery,
+    from: Option<&str>,
+    to: Option<&str>,
+    cursor: Option<&str>,
+) -> Result<(Vec<StoredSample>, Option<String>), ReadError> {
+    let limit = query.limit;
+    query.from = time_param("from", from)?;
+    query.to = time_param("to", to)?;
+    query.after = parse_cursor(cursor)?;
+    query.limit = limit + 1;
+    let mut samples = store.samples(&query).await?;
+    let page = usize::try_from(limit).unwrap_or(usize::MAX);
+    let more = samples.len() > page;
+    samples.truncate(page);
+    let next = more
+        .then(|| samples.last())
+        .flatten()
+        .map(|last| cursor_of(SampleKey::of(last)));
+    Ok((samples, next))
 }
 
 /// The time in query parameter `name`: RFC 3339 (`2026-12-05T08:00:00Z`) or whole seconds

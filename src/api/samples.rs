@@ -3,10 +3,10 @@
 //! Fields are named as in the upload. Admin token or read token.
 
 use super::ApiTags;
-use super::read::{ReadError, ReadToken, cursor_of, parse_cursor, time_param};
+use super::read::{ReadError, ReadToken, page_of, time_param};
 use crate::access::Admin;
 use crate::domain::{StoredSample, is_valid_device_sn};
-use crate::store::{SampleKey, SampleOwner, SampleQuery, Stat, Store, SummaryBucket, SummaryQuery};
+use crate::store::{SampleOwner, SampleQuery, Stat, Store, SummaryBucket, SummaryQuery};
 use crate::zone::Zone;
 use chrono::{DateTime, Utc};
 use poem_openapi::param::{Path, Query};
@@ -287,20 +287,14 @@ impl SamplesApi {
         limit: u64,
         cursor: Option<String>,
     ) -> Result<PageResponse, ReadError> {
-        let mut query = SampleQuery::of(owner, limit + 1);
-        query.from = time_param("from", from.as_deref())?;
-        query.to = time_param("to", to.as_deref())?;
-        query.after = parse_cursor(cursor.as_deref())?;
-        let mut samples = self.store.samples(&query).await?;
-        // One more than the page: whether a next page exists, without a count.
-        let next = samples.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-        samples.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        let next_cursor = next.then(|| samples.last()).flatten().map(|s| {
-            cursor_of(SampleKey {
-                timestamp: s.sample.timestamp,
-                id: s.id,
-            })
-        });
+        let (samples, next_cursor) = page_of(
+            &self.store,
+            SampleQuery::of(owner, limit),
+            from.as_deref(),
+            to.as_deref(),
+            cursor.as_deref(),
+        )
+        .await?;
         Ok(PageResponse::Ok(Json(SamplePage {
             items: samples.into_iter().map(SampleView::from).collect(),
             next_cursor,

@@ -37,6 +37,16 @@ pub struct SampleKey {
     pub id: i64,
 }
 
+impl SampleKey {
+    /// The key of `stored`: a page that ends with it continues after this.
+    pub fn of(stored: &StoredSample) -> Self {
+        Self {
+            timestamp: stored.sample.timestamp,
+            id: stored.id,
+        }
+    }
+}
+
 /// Which samples, in time order (`SampleOwner::All`: in row id order).
 #[derive(Debug, Clone)]
 pub struct SampleQuery {
