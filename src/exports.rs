@@ -7,10 +7,10 @@
 
 use crate::store::{ExportStatus, Part, Store, StoreError, parts_covering};
 use chrono::{DateTime, Utc};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 /// How often progress is saved while counting.
@@ -24,7 +24,7 @@ pub struct Exports {
 
 struct Inner {
     store: Store,
-    plans: Mutex<JoinSet<()>>,
+    plans: TaskTracker,
     stop: CancellationToken,
 }
 
@@ -38,7 +38,7 @@ impl Exports {
     pub fn start(store: Store) -> (Exports, ExportTasks) {
         let inner = Arc::new(Inner {
             store,
-            plans: Mutex::new(JoinSet::new()),
+            plans: TaskTracker::new(),
             stop: CancellationToken::new(),
         });
         (
@@ -66,10 +66,7 @@ impl Exports {
             self.inner.stop.clone(),
             id.clone(),
         );
-        let mut plans = self.inner.plans.lock().unwrap_or_else(|p| p.into_inner());
-        // Reap finished plans so the set does not grow.
-        while plans.try_join_next().is_some() {}
-        plans.spawn(async move {
+        self.inner.plans.spawn(async move {
             if let Err(err) = plan(&store, &job, since, &stop).await {
                 warn!(job = %job, error = %err, "Export planning failed.");
                 let _ = store
@@ -93,9 +90,8 @@ impl ExportTasks {
     /// waits for them.
     pub async fn shutdown(self) {
         self.inner.stop.cancel();
-        let mut plans =
-            std::mem::take(&mut *self.inner.plans.lock().unwrap_or_else(|p| p.into_inner()));
-        while plans.join_next().await.is_some() {}
+        self.inner.plans.close();
+        self.inner.plans.wait().await;
     }
 }
 
