@@ -271,7 +271,7 @@ fn describe(owner: &KeyOwner) -> String {
     }
 }
 
-/// Closes the pool of a maintenance command.
+/// Runs a `partitions` command on `store`.
 async fn partitions(
     store: &Store,
     config: &Config,
@@ -330,6 +330,7 @@ async fn partitions(
     Ok(())
 }
 
+/// Closes the pool of a maintenance command.
 async fn close(store: Store) {
     if let Err(err) = store.connection().clone().close().await {
         tracing::warn!(error = %err, "Closing the database pool failed.");

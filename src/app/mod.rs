@@ -68,8 +68,9 @@ pub enum StartupError {
     Keys(#[source] crate::store::StoreError),
 }
 
-/// Opens the database of `config` and brings its schema up to date. The maintenance commands (`migrate`, `devices import`, `bench-db`) need
-/// no more than this.
+/// Opens the database of `config` and brings its schema up to date (partitioning a new
+/// install's health table). The maintenance commands (`migrate`, `devices import`,
+/// `partitions`) and `bench-db` need no more than this.
 pub async fn open_storage(config: &Config) -> Result<Store, StartupError> {
     let _sqlite_lock = match store::sqlite_file(config.database.url.expose()) {
         Some(file) => Some(
