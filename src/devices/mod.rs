@@ -95,20 +95,16 @@ impl DeviceDirectory {
         }
     }
 
-    /// Bindings of `devices`; devices bound to no user are absent.
-    pub async fn resolve(&self, devices: &[&str]) -> Result<HashMap<String, Binding>, StoreError> {
+    /// The binding of each of `devices`, in order; `None` for a device bound to no user.
+    pub async fn resolve(&self, devices: &[&str]) -> Result<Vec<Option<Binding>>, StoreError> {
         let inner = &self.inner;
-        let mut found = HashMap::with_capacity(devices.len());
-        let mut misses: Vec<String> = Vec::new();
+        let mut found = vec![None; devices.len()];
+        let mut misses: Vec<usize> = Vec::new();
         let now = Instant::now();
-        for &device in devices {
+        for (i, &device) in devices.iter().enumerate() {
             match inner.cache.get(device).filter(|c| c.until > now) {
-                Some(cached) => {
-                    if let Some(binding) = cached.binding {
-                        found.insert(device.to_owned(), binding);
-                    }
-                }
-                None => misses.push(device.to_owned()),
+                Some(cached) => found[i] = cached.binding,
+                None => misses.push(i),
             }
         }
         inner
@@ -122,13 +118,18 @@ impl DeviceDirectory {
         if misses.is_empty() {
             return Ok(found);
         }
-        for (wanted, lookup) in self.join_or_start(misses, &mut found) {
+        let wanted = misses.iter().map(|&i| devices[i].to_owned()).collect();
+        let mut answered = HashMap::new();
+        for (wanted, lookup) in self.join_or_start(wanted, &mut answered) {
             let answers = lookup.await.map_err(|err| copy_error(&err))?;
             for device in wanted {
                 if let Some(Some(binding)) = answers.get(&device) {
-                    found.insert(device, *binding);
+                    answered.insert(device, *binding);
                 }
             }
+        }
+        for i in misses {
+            found[i] = answered.get(devices[i]).copied();
         }
         Ok(found)
     }

@@ -14,7 +14,6 @@ use crate::store::{CommitBatch, Committed};
 use crate::telemetry::metrics as telemetry;
 use crate::telemetry::traces::RequestTrace;
 use chrono::Utc;
-use std::collections::HashMap;
 use std::time::Instant;
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::{Instrument, debug, field, info_span};
@@ -86,25 +85,23 @@ impl Ingest {
 
         let resolving = Instant::now();
         let resolve_span = info_span!("resolve", l1_hits = field::Empty, misses = field::Empty);
-        let bindings = if checked.samples.is_empty() {
-            HashMap::new()
-        } else {
-            self.resolve(&checked.samples)
+        if !checked.samples.is_empty() {
+            checked.wearers = self
+                .wearers(&checked.samples)
                 .instrument(resolve_span)
-                .await?
-        };
+                .await?;
+        }
         if let Some(KeyOwner::Customer(customer)) = key.map(|k| &k.owner) {
             // A gateway key covers the devices bound to its customer.
-            checked.reject_where(not_covered, |sample| {
-                bindings
-                    .get(&sample.device_sn)
-                    .is_none_or(|b| b.customer_id != Some(*customer))
+            checked.reject_where(not_covered, |wearer| {
+                wearer.is_none_or(|b| b.customer_id != Some(*customer))
             });
         }
         trace.stage(Stage::Resolve, resolving, Instant::now());
         metrics::histogram!(telemetry::BATCH_RECORDS).record(total as f64);
         let Checks {
             samples,
+            wearers,
             rejected,
             warning_count,
             details,
@@ -122,7 +119,7 @@ impl Ingest {
         // comes back as `Committed::Replayed` below.
         let client_batch_id = upload.batch_id.is_some();
         let batch_id = upload.batch_id.unwrap_or_else(generate_batch_id);
-        let (mapped, unknown) = split(samples, &bindings);
+        let (mapped, unknown) = split(samples, wearers);
         let (valid, unknown_count) = (mapped.len() + unknown.len(), unknown.len());
         // The devices for the activity counters, before the samples go to the writer.
         let active: Vec<u64> = mapped
@@ -212,25 +209,32 @@ impl Ingest {
         })
     }
 
-    /// The bindings of the devices of `samples` (devices bound to no user are absent).
-    async fn resolve(&self, samples: &[Sample]) -> Result<HashMap<String, Binding>, IngestError> {
+    /// The wearer of each sample's device, in order (`None`: bound to no user), each device
+    /// looked up once.
+    async fn wearers(&self, samples: &[Sample]) -> Result<Vec<Option<Binding>>, IngestError> {
         let mut devices: Vec<&str> = samples.iter().map(|s| s.device_sn.as_str()).collect();
         devices.sort_unstable();
         devices.dedup();
-        Ok(self.devices.resolve(&devices).await?)
+        let bindings = self.devices.resolve(&devices).await?;
+        Ok(samples
+            .iter()
+            .map(|s| {
+                devices
+                    .binary_search(&s.device_sn.as_str())
+                    .ok()
+                    .and_then(|i| bindings[i])
+            })
+            .collect())
     }
 }
 
 /// Splits samples into those of bound devices (with their wearer) and the rest.
-fn split(
-    samples: Vec<Sample>,
-    bindings: &HashMap<String, Binding>,
-) -> (Vec<MappedSample>, Vec<Sample>) {
+fn split(samples: Vec<Sample>, wearers: Vec<Option<Binding>>) -> (Vec<MappedSample>, Vec<Sample>) {
     let mut mapped = Vec::with_capacity(samples.len());
     let mut unknown = Vec::new();
-    for sample in samples {
-        match bindings.get(&sample.device_sn) {
-            Some(&binding) => mapped.push(MappedSample { sample, binding }),
+    for (sample, wearer) in samples.into_iter().zip(wearers) {
+        match wearer {
+            Some(binding) => mapped.push(MappedSample { sample, binding }),
             None => unknown.push(sample),
         }
     }
@@ -243,11 +247,13 @@ fn not_covered(index: usize) -> String {
 }
 
 /// The records of an upload as validation leaves them: samples kept (with their record
-/// index), and the errors and warnings to answer.
+/// index, and once resolved their wearer), and the errors and warnings to answer.
 #[derive(Default)]
 struct Checks {
     samples: Vec<Sample>,
     indexes: Vec<usize>,
+    /// One per sample once resolved (`None`: a device bound to no user); empty before.
+    wearers: Vec<Option<Binding>>,
     rejected: usize,
     errors: Vec<(usize, String)>,
     warnings: Vec<(usize, String)>,
@@ -276,20 +282,32 @@ impl Checks {
         self.errors.extend(errors.into_iter().map(|e| (index, e)));
     }
 
-    /// Rejects the kept samples for which `refused` holds, each with the error `error(index)`.
-    fn reject_where(&mut self, error: fn(usize) -> String, refused: impl Fn(&Sample) -> bool) {
+    /// Rejects the resolved samples whose wearer `refused` holds for, each with the error
+    /// `error(index)`.
+    fn reject_where(
+        &mut self,
+        error: fn(usize) -> String,
+        refused: impl Fn(Option<Binding>) -> bool,
+    ) {
         let mut kept = Vec::with_capacity(self.samples.len());
         let mut indexes = Vec::with_capacity(self.indexes.len());
+        let mut wearers = Vec::with_capacity(self.wearers.len());
         let mut dropped = Vec::new();
-        for (sample, index) in self.samples.drain(..).zip(self.indexes.drain(..)) {
-            if refused(&sample) {
+        let resolved = self
+            .samples
+            .drain(..)
+            .zip(self.indexes.drain(..))
+            .zip(self.wearers.drain(..));
+        for ((sample, index), wearer) in resolved {
+            if refused(wearer) {
                 dropped.push(index);
             } else {
                 kept.push(sample);
                 indexes.push(index);
+                wearers.push(wearer);
             }
         }
-        (self.samples, self.indexes) = (kept, indexes);
+        (self.samples, self.indexes, self.wearers) = (kept, indexes, wearers);
         if dropped.is_empty() {
             return;
         }

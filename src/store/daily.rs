@@ -16,6 +16,8 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait, Value,
 };
+use serde::Deserialize;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// Devices per pending row: keeps the JSON far below a MySQL `TEXT` (64 KiB) even with
@@ -52,6 +54,11 @@ pub(super) async fn queue_counts(
         .await?;
     Ok(())
 }
+
+/// A [`DeviceCount`] as read back from its pending row; the serial is borrowed from the
+/// row's text unless JSON escaped it.
+#[derive(Deserialize)]
+struct PendingCount<'a>(#[serde(borrow)] Cow<'a, str>, i64, i64);
 
 /// A device's counter change on one day: wearer (of the latest commit), rows, last commit.
 #[derive(Debug, Clone, Copy)]
@@ -110,11 +117,11 @@ impl Store {
             return Ok(None);
         }
         // Sorted by (day, device): concurrent folds lock counter rows in the same order.
-        let mut increments: BTreeMap<(NaiveDate, String), Increment> = BTreeMap::new();
+        let mut increments: BTreeMap<(NaiveDate, Cow<str>), Increment> = BTreeMap::new();
         for row in &pending {
-            let counts: Vec<(String, i64, i64)> = serde_json::from_str(&row.counts)
+            let counts: Vec<PendingCount> = serde_json::from_str(&row.counts)
                 .map_err(|err| DbErr::Custom(format!("pending counts {}: {err}", row.id)))?;
-            for (device, user_id, records) in counts {
+            for PendingCount(device, user_id, records) in counts {
                 let entry = increments.entry((row.day, device)).or_insert(Increment {
                     user_id,
                     records: 0,
@@ -131,7 +138,7 @@ impl Store {
             for ((day, device), inc) in rows {
                 values.extend([
                     Value::ChronoDate(Some(*day)),
-                    Value::String(Some(device.clone())),
+                    Value::String(Some(device.as_ref().to_owned())),
                     Value::BigInt(Some(inc.user_id)),
                     Value::BigInt(Some(inc.records)),
                     Value::ChronoDateTimeUtc(Some(inc.last_seen)),
@@ -165,4 +172,30 @@ pub(super) fn upsert_sql(backend: DbBackend, rows: usize) -> String {
         "INSERT INTO t_device_daily (day, device_sn, user_id, records, last_seen) VALUES {} {update}",
         values_list(backend, rows, 5)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_counts_read_back_what_was_queued() {
+        // Serials may hold any printable ASCII, quotes and backslashes included: JSON escapes
+        // those, and they come back owned rather than borrowed.
+        let queued: Vec<DeviceCount> = vec![("WATCH0001", 7, 3), (r#"W"\0002"#, 8, 1)];
+        let text = serde_json::to_string(&queued).expect("serialises");
+        let read: Vec<PendingCount> = serde_json::from_str(&text).expect("reads back");
+        let read: Vec<(&str, i64, i64)> = read
+            .iter()
+            .map(|PendingCount(device, user, n)| (device.as_ref(), *user, *n))
+            .collect();
+        assert_eq!(
+            read,
+            [("WATCH0001", 7, 3), (r#"W"\0002"#, 8, 1)].map(|(d, u, n)| (d, u, n as i64))
+        );
+        assert!(matches!(
+            serde_json::from_str::<Vec<PendingCount>>(&text).expect("reads")[0].0,
+            Cow::Borrowed(_)
+        ));
+    }
 }

@@ -9,7 +9,7 @@
 use super::columns::{Cells, Row, write_row};
 use super::pg_arrays;
 use super::samples::SampleTable;
-use super::sql::{insert_ignore, padded_chunks, values_list};
+use super::sql::padded_chunks;
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use sea_orm::sea_query::Values;
@@ -243,13 +243,7 @@ where
     let columns = table.columns();
     let mut new = 0;
     for (rows, shape) in padded_chunks(DB::BACKEND, columns.len(), MAX_SAMPLE_ROWS, rows) {
-        let sql = insert_ignore(
-            DB::BACKEND,
-            table.name(),
-            table.names(),
-            &values_list(DB::BACKEND, shape, columns.len()),
-            "device_sn, timestamp",
-        );
+        let sql = table.insert_sql(DB::BACKEND, shape);
         let mut args = DB::Arguments::default();
         // About 8 bytes a value (numbers, times; serial numbers and batch ids are longer, absent
         // values shorter): one buffer for the statement instead of one grown by doubling.

@@ -6,13 +6,13 @@ use super::driver::Driver;
 use super::group::{CommitBatch, RowKey, batch_ids};
 use super::pg_arrays;
 use super::session::{Txn, exec_err};
-use super::sql::IDS_PER_QUERY;
+use super::sql::{IDS_PER_QUERY, insert_ignore, values_list};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect,
 };
-use std::collections::{BTreeMap, HashSet};
-use std::sync::LazyLock;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, LazyLock, Mutex};
 
 /// Most rows per multi-row `INSERT` of batch records (also kept below every backend's
 /// parameter limit).
@@ -29,7 +29,7 @@ pub(super) fn max_rows_per_insert(backend: DbBackend) -> usize {
 }
 
 /// The two sample tables.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum SampleTable {
     /// `t_user_health_data`: every column.
     Health,
@@ -77,6 +77,34 @@ impl SampleTable {
             SampleTable::Health => &HEALTH_NAMES,
             SampleTable::Quarantine => &QUARANTINE_NAMES,
         }
+    }
+
+    /// The multi-row `INSERT` of `shape` rows that skips stored `(device_sn, timestamp)`
+    /// pairs (MySQL and SQLite), built once per shape rather than for every commit (a few
+    /// kilobytes of text, about 1 % of the service's CPU in a profile at 10 000 records/s);
+    /// the driver's statement cache then keeps it without a copy. The shapes are few
+    /// (`sql::padded_chunks`).
+    pub(super) fn insert_sql(self, backend: DbBackend, shape: usize) -> Arc<str> {
+        // `DbBackend` is not `Hash`: the key holds its dialect's name.
+        type Key = (SampleTable, &'static str, usize);
+        static BUILT: LazyLock<Mutex<HashMap<Key, Arc<str>>>> = LazyLock::new(Mutex::default);
+        let dialect = match backend {
+            DbBackend::MySql => "mysql",
+            DbBackend::Postgres => "postgres",
+            _ => "sqlite",
+        };
+        let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+        let sql = built.entry((self, dialect, shape)).or_insert_with(|| {
+            insert_ignore(
+                backend,
+                self.name(),
+                self.names(),
+                &values_list(backend, shape, self.columns().len()),
+                "device_sn, timestamp",
+            )
+            .into()
+        });
+        Arc::clone(sql)
     }
 
     /// PostgreSQL's `INSERT … SELECT * FROM UNNEST(…)` (`pg_arrays`).
