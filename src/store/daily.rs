@@ -185,17 +185,12 @@ mod tests {
         let queued: Vec<DeviceCount> = vec![("WATCH0001", 7, 3), (r#"W"\0002"#, 8, 1)];
         let text = serde_json::to_string(&queued).expect("serialises");
         let read: Vec<PendingCount> = serde_json::from_str(&text).expect("reads back");
+        assert!(matches!(read[0].0, Cow::Borrowed(_)));
+        assert!(matches!(read[1].0, Cow::Owned(_)));
         let read: Vec<(&str, i64, i64)> = read
             .iter()
             .map(|PendingCount(device, user, n)| (device.as_ref(), *user, *n))
             .collect();
-        assert_eq!(
-            read,
-            [("WATCH0001", 7, 3), (r#"W"\0002"#, 8, 1)].map(|(d, u, n)| (d, u, n as i64))
-        );
-        assert!(matches!(
-            serde_json::from_str::<Vec<PendingCount>>(&text).expect("reads")[0].0,
-            Cow::Borrowed(_)
-        ));
+        assert_eq!(read, [("WATCH0001", 7, 3), (r#"W"\0002"#, 8, 1)]);
     }
 }
