@@ -9,7 +9,8 @@
 
 use crate::redis::Redis;
 use chrono::Utc;
-use std::collections::{BTreeMap, HashSet};
+use fnv::FnvHashSet;
+use std::collections::BTreeMap;
 use std::hash::Hasher;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -62,7 +63,9 @@ struct Local {
     /// Counts per epoch second, the last [`HISTORY_SECS`].
     per_second: Mutex<BTreeMap<i64, SecondCounts>>,
     /// Devices seen per epoch minute (as [`device_hash`]es), the last [`ACTIVE_MINUTES`].
-    active: Mutex<BTreeMap<i64, HashSet<u64>>>,
+    /// The values are hashes already: FNV mixes them in a few instructions, where the
+    /// default SipHash took about 1 % of the service's CPU at 10 000 records/s.
+    active: Mutex<BTreeMap<i64, FnvHashSet<u64>>>,
 }
 
 /// A stable 64-bit hash of a device serial (FNV-1a): what the active-device counts count,
@@ -217,7 +220,7 @@ impl Activity {
             None => {
                 let minute = Utc::now().timestamp() / 60;
                 let active = self.local.active.lock().unwrap_or_else(|p| p.into_inner());
-                let mut devices: HashSet<u64> = HashSet::new();
+                let mut devices: FnvHashSet<u64> = FnvHashSet::default();
                 for (_, seen) in active.range(minute - ACTIVE_MINUTES + 1..=minute) {
                     devices.extend(seen);
                 }
@@ -258,7 +261,7 @@ impl ActivityTask {
 async fn forward(redis: Redis, mut rx: mpsc::Receiver<Committed>, stop: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut seconds: BTreeMap<i64, SecondCounts> = BTreeMap::new();
-    let mut minutes: BTreeMap<i64, HashSet<u64>> = BTreeMap::new();
+    let mut minutes: BTreeMap<i64, FnvHashSet<u64>> = BTreeMap::new();
     loop {
         let flush_now = tokio::select! {
             item = rx.recv() => match item {

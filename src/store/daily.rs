@@ -12,7 +12,6 @@ use super::{Store, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::device_daily_pending;
 use sea_orm::{
-    ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait, Value,
 };
@@ -30,9 +29,12 @@ const CLAIM_ATTEMPTS: usize = 3;
 pub(super) type DeviceCount<'a> = (&'a str, i64, usize);
 
 /// Queues the per-device counts of a commit at `now` (calendar day `day`) for the daily
-/// counters, inside the commit's transaction.
+/// counters, inside the commit's transaction. A plain statement rather than the entity's
+/// `insert_many`: building that query on every commit cost about 2 % of the service's CPU
+/// in a profile at 10 000 records/s.
 pub(super) async fn queue_counts(
     txn: &impl ConnectionTrait,
+    backend: DbBackend,
     day: NaiveDate,
     now: DateTime<Utc>,
     counts: &[DeviceCount<'_>],
@@ -40,18 +42,22 @@ pub(super) async fn queue_counts(
     if counts.is_empty() {
         return Ok(());
     }
-    let rows = counts.chunks(DEVICES_PER_ROW).map(|chunk| {
+    let chunks = counts.chunks(DEVICES_PER_ROW);
+    let rows = chunks.len();
+    let mut values = Vec::with_capacity(rows * 3);
+    for chunk in chunks {
         let json = serde_json::to_string(chunk).unwrap_or_else(|_| "[]".to_owned());
-        device_daily_pending::ActiveModel {
-            id: NotSet,
-            day: Set(day),
-            last_seen: Set(now),
-            counts: Set(json),
-        }
-    });
-    device_daily_pending::Entity::insert_many(rows)
-        .exec_without_returning(txn)
-        .await?;
+        values.extend([
+            Value::ChronoDate(Some(day)),
+            Value::ChronoDateTimeUtc(Some(now)),
+            Value::String(Some(json)),
+        ]);
+    }
+    let sql = format!(
+        "INSERT INTO t_device_daily_pending (day, last_seen, counts) VALUES {}",
+        values_list(backend, rows, 3)
+    );
+    txn.execute_raw(statement(backend, sql, values)).await?;
     Ok(())
 }
 
