@@ -23,12 +23,8 @@ backend=$1; rows=${2:-10000000}; fetches=${3:-50}; viewers=${VIEWERS:-100}
 baseline=${BASELINE_VIEWERS:-0}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=$root/target/release
-work=$(mktemp -d)
-server=
-trap '{ [ -n "$server" ] && kill "$server" 2>/dev/null; } || true; rm -rf "$work"' EXIT
-ulimit -n "$(ulimit -Hn)"
-
 source "$root/docs/bench/fresh-db.sh"
+bench_workdir
 url=$(fresh_db "$backend" ljwx_dash "$work")
 port=18002
 password=bench-dashboard

@@ -1,5 +1,14 @@
 # Sourced by the benchmark scripts: `fresh_db BACKEND NAME WORKDIR` creates an empty database
 # NAME (a file in WORKDIR for SQLite) and prints its URL. Only loopback servers are used.
+# `bench_workdir` sets `work` to a new directory, removed at exit together with the server
+# whose pid the script keeps in `server`, and raises the open-file limit for the load.
+bench_workdir() {
+  work=$(mktemp -d)
+  server=
+  trap '{ [ -n "$server" ] && kill "$server" 2>/dev/null; } || true; rm -rf "$work"' EXIT
+  ulimit -n "$(ulimit -Hn)"
+}
+
 fresh_db() {
   local backend=$1 name=$2 work=$3
   case $backend in

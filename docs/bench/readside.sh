@@ -19,11 +19,8 @@ set -euo pipefail
 backend=$1; rows=${2:-10000000}; requests=${3:-300}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=$root/target/release
-work=$(mktemp -d)
-server=
-trap '{ [ -n "$server" ] && kill "$server" 2>/dev/null; } || true; rm -rf "$work"' EXIT
-ulimit -n "$(ulimit -Hn)"
 source "$root/docs/bench/fresh-db.sh"
+bench_workdir
 url=$(fresh_db "$backend" ljwx_read "$work")
 port=18003
 token=bench-read-token

@@ -17,12 +17,8 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=$root/target/release
 # SERVER=path/to/ljwx-bigscreen runs another build of the server (e.g. to compare two commits).
 server_bin=${SERVER:-$bin/ljwx-bigscreen}
-work=$(mktemp -d)
-server=
-trap '{ [ -n "$server" ] && kill "$server" 2>/dev/null; } || true; rm -rf "$work"' EXIT
-ulimit -n "$(ulimit -Hn)"
-
 source "$root/docs/bench/fresh-db.sh"
+bench_workdir
 url=$(fresh_db "$backend" ljwx_bench "$work")
 port=18001
 export DATABASE_URL=$url LJWX_LISTEN=127.0.0.1:$port RUST_LOG=${RUST_LOG:-warn}
