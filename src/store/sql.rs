@@ -64,11 +64,14 @@ pub fn statement_chunks<T>(
 /// number of rows it is sent with: full slices of the largest power of two that fits (at
 /// most `cap`), then the rest as one statement, its row count rounded up to a shape.
 ///
-/// A shape is any count up to 16, then 4, 5, 6 or 7 times a power of two (100 rows: 112;
-/// 1000: 1024): four shapes per doubling, each prepared once per connection and then found in
-/// the driver's statement cache, and at most a quarter of the rows repeated (about a tenth on
-/// average). Splitting the rest into exact pieces instead took a statement, and a round
-/// trip, per hexadecimal digit (100 rows: 96 and 4).
+/// A shape is any count up to 16, then 9 to 16 times an eighth of a power of two (100 rows:
+/// 104; 1000: 1024): eight shapes per doubling (80 up to 4096 rows, within the driver's
+/// statement cache of 100 per connection, where each is prepared once), and at most an eighth
+/// of the rows repeated. Each repeated row is a write the database attempts and skips: with
+/// four shapes per doubling (100 rows sent as 112) MariaDB's row writes (`Handler_write`)
+/// in an open loop were 7 % more than with eight (docs/BENCHMARKS.md). Splitting the rest
+/// into exact pieces instead took a statement, and a round trip, per hexadecimal digit (100
+/// rows: 96 and 4).
 pub fn padded_chunks<T>(
     backend: DbBackend,
     columns: usize,
@@ -93,7 +96,7 @@ pub fn padded_shape(rows: usize) -> usize {
     if rows <= 16 {
         return rows;
     }
-    let step = 1usize << (rows.ilog2() - 2);
+    let step = 1usize << (rows.ilog2() - 3);
     rows.div_ceil(step) * step
 }
 
@@ -188,25 +191,27 @@ mod tests {
     }
 
     #[test]
-    fn padded_chunks_take_few_shapes_and_repeat_a_quarter_at_most() {
+    fn padded_chunks_take_few_shapes_and_repeat_an_eighth_at_most() {
         let chunks = |rows: usize| -> Vec<(usize, usize)> {
             let rows: Vec<usize> = (0..rows).collect();
             padded_chunks(DbBackend::MySql, 20, 4096, &rows)
                 .map(|(slice, shape)| (slice.len(), shape))
                 .collect()
         };
-        assert_eq!(chunks(100), vec![(100, 112)]);
+        assert_eq!(chunks(100), vec![(100, 104)]);
         assert_eq!(chunks(16), vec![(16, 16)]);
-        assert_eq!(chunks(17), vec![(17, 20)]);
+        assert_eq!(chunks(17), vec![(17, 18)]);
         assert_eq!(chunks(1000), vec![(1000, 1024)]);
         // 60 000 parameters of 20 columns: full statements of 2048 rows.
-        assert_eq!(chunks(5000), vec![(2048, 2048), (2048, 2048), (904, 1024)]);
+        assert_eq!(chunks(5000), vec![(2048, 2048), (2048, 2048), (904, 960)]);
         let shapes: std::collections::BTreeSet<usize> = (1..=2048).map(padded_shape).collect();
-        assert_eq!(shapes.len(), 16 + 4 * 7);
+        assert_eq!(shapes.len(), 16 + 8 * 7);
+        let shapes: std::collections::BTreeSet<usize> = (1..=4096).map(padded_shape).collect();
+        assert_eq!(shapes.len(), 80);
         for rows in 1..=4096 {
             let shape = padded_shape(rows);
             assert!(
-                shape >= rows && shape * 4 <= rows * 5,
+                shape >= rows && shape * 8 <= rows * 9,
                 "{rows} rows sent as {shape}"
             );
         }
