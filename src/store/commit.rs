@@ -334,7 +334,7 @@ async fn write_group<DB: Driver>(
         .iter()
         .map(|(&device, &(user_id, n))| (device, user_id, n))
         .collect();
-    daily::queue_counts(txn, backend, day, now, &counts).await?;
+    daily::queue_counts(txn, day, now, &counts).await?;
     let alert_events = match rules {
         Some(rules) => {
             let committed = active

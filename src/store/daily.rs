@@ -34,7 +34,6 @@ pub(super) type DeviceCount<'a> = (&'a str, i64, usize);
 /// in a profile at 10 000 records/s.
 pub(super) async fn queue_counts(
     txn: &impl ConnectionTrait,
-    backend: DbBackend,
     day: NaiveDate,
     now: DateTime<Utc>,
     counts: &[DeviceCount<'_>],
@@ -42,6 +41,7 @@ pub(super) async fn queue_counts(
     if counts.is_empty() {
         return Ok(());
     }
+    let backend = txn.get_database_backend();
     let chunks = counts.chunks(DEVICES_PER_ROW);
     let rows = chunks.len();
     let mut values = Vec::with_capacity(rows * 3);
