@@ -193,7 +193,9 @@ pub(super) async fn insert_health<'a, DB: Driver>(
         .enumerate()
         .flat_map(|(pos, &i)| std::iter::repeat_n(pos, batches[i].mapped.len()));
     let mut inserted = vec![0; active.len()];
-    let mut per_device = PerDevice::default();
+    // Sized for the worst case (every row another device): growing it a row at a time
+    // rehashed it six times per hundred devices.
+    let mut per_device = PerDevice::with_capacity_and_hasher(rows.len(), Default::default());
     let mapped = active.iter().flat_map(|&i| &batches[i].mapped);
     for ((pos, row), _) in owners.zip(mapped).zip(&new_rows).filter(|(_, new)| **new) {
         inserted[pos] += 1;
