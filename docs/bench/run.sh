@@ -11,6 +11,11 @@
 # can vary them: LJWX_WRITER__MAX_ROWS=2000 docs/bench/run.sh postgres out.json --mode open --rate 800
 # LJWX_DEVICES__AUTH=required runs the load with a gateway key (docs/bench/auth.sh).
 # PREPARE=script runs before the server starts (see below).
+# WARMUP="ljwx-stress run options" runs a load first that is not measured, for the steady
+# state: each multi-row statement shape is prepared once per connection, and a fresh server
+# prepares them as group sizes first occur. Give it another --days-back than the measured
+# run, or its records are the measured run's duplicates:
+#   WARMUP="--mode open --rate 100 --duration 20 --days-back 2" docs/bench/run.sh mariadb out.json --mode open --rate 100 --duration 20
 set -euo pipefail
 backend=$1; out=$2; shift 2
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -58,6 +63,12 @@ db_cpu() {
     *)        echo 0 ;;
   esac
 }
+if [ -n "${WARMUP:-}" ]; then
+  # Word splitting of WARMUP is wanted: it holds the options.
+  # shellcheck disable=SC2086
+  "$bin/ljwx-stress" run --url "http://127.0.0.1:$port" --run-id warmup "${key_args[@]}" $WARMUP \
+    > "$work/warmup.txt" 2>&1 || true
+fi
 verify_args=(--verify-db "$url")
 [ "${VERIFY:-1}" = 0 ] && verify_args=()
 server_before=$(cpu_of "$server"); db_before=$(db_cpu)
