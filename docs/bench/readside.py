@@ -40,9 +40,15 @@ def device_page():
 
 
 def device_next_page():
+    # A first page shorter than what the device holds from its time on, so that a next page
+    # exists even when there are only a few samples per device (a small ROWS).
     sn, _ = device()
-    _, body = get(f"/api/devices/{sn}/samples?limit=50&from={when()}")
-    cursor = json.loads(body)["next_cursor"]
+    at = when()
+    first = max(1, min(50, (start + per_device - at) // 2))
+    _, body = get(f"/api/devices/{sn}/samples?limit={first}&from={at}")
+    cursor = json.loads(body).get("next_cursor")
+    if cursor is None:
+        raise SystemExit(f"{sn}: no next page after {first} samples from {at}")
     return get(f"/api/devices/{sn}/samples?limit=100&cursor={cursor}")
 
 
