@@ -65,9 +65,12 @@ pub fn statement_chunks<T>(
 /// most `cap`), then the rest as one statement, its row count rounded up to a shape.
 ///
 /// A shape is any count up to 16, then 9 to 16 times an eighth of a power of two (100 rows:
-/// 104; 1000: 1024): eight shapes per doubling (80 up to 4096 rows, within the driver's
-/// statement cache of 100 per connection, where each is prepared once), and at most an eighth
-/// of the rows repeated. Each repeated row is a write the database attempts and skips: with
+/// 104; 1000: 1024): eight shapes per doubling, and at most an eighth of the rows repeated.
+/// A sample table's full statement is 2048 rows on MySQL (1024 on SQLite), so a table has
+/// at most 72 shapes, each prepared once per connection and then found in the driver's
+/// statement cache of 100. The health and quarantine tables share a connection's cache: one
+/// that meets most shapes of both evicts the least recently used and prepares it again
+/// when that shape comes back. Each repeated row is a write the database attempts and skips: with
 /// four shapes per doubling (100 rows sent as 112) MariaDB's row writes (`Handler_write`)
 /// in an open loop were 7 % more than with eight (docs/BENCHMARKS.md). Splitting the rest
 /// into exact pieces instead took a statement, and a round trip, per hexadecimal digit (100
